@@ -1,0 +1,1 @@
+"""Instruct Studio domain code: plain Python, no gradio import (see curation/ui for the UI)."""

@@ -1,0 +1,93 @@
+"""The record and task shapes that flow between formats, checks and storage."""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalize_text(text: str | None) -> str:
+    """Text as compared for exact duplicates: NFKC, case-folded, whitespace collapsed."""
+    if not text:
+        return ""
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+
+
+def content_hash(instruction: str, input: str, outputs: list[str], messages: list | None = None) -> str:
+    """The hash two records share when they are exact duplicates."""
+    parts = [normalize_text(instruction), normalize_text(input), *[normalize_text(o) for o in outputs]]
+    if messages:
+        parts += [normalize_text(str(m.get("role"))) + ":" + normalize_text(str(m.get("content"))) for m in messages]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class RecordDraft:
+    """One instruction record as read from a file or typed by a person, before it is stored."""
+
+    instruction: str
+    input: str = ""
+    outputs: list[str] = field(default_factory=list)
+    system_prompt: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    category: str | None = None
+    source_file: str | None = None
+    source_line: int | None = None
+    external_id: str | None = None
+    extra: dict[str, Any] | None = None
+
+    @property
+    def output(self) -> str:
+        return self.outputs[0] if self.outputs else ""
+
+    def hash(self) -> str:
+        return content_hash(self.instruction, self.input, self.outputs, self.messages)
+
+
+@dataclass
+class ExampleDraft:
+    kind: str  # "positive" | "negative"
+    input: str
+    output: str
+    explanation: str | None
+    suggestion: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+# SNI's top-level keys and the Task columns they map to; each holds a list of strings.
+SNI_LIST_FIELDS = {
+    "Contributors": "contributors",
+    "Source": "source",
+    "URL": "url",
+    "Categories": "categories",
+    "Reasoning": "reasoning",
+    "Input_language": "input_language",
+    "Output_language": "output_language",
+    "Instruction_language": "instruction_language",
+    "Domains": "domains",
+    "Instance License": "instance_license",
+}
+SNI_TEXT_FIELDS = {
+    "Definition": "definition",
+    "Emphasis & Caution": "emphasis_and_caution",
+    "Things to Avoid": "things_to_avoid",
+}
+
+
+@dataclass
+class TaskDraft:
+    """A Super-NaturalInstructions task read from its JSON file."""
+
+    name: str
+    definition: str = ""
+    emphasis_and_caution: str | None = None
+    things_to_avoid: str | None = None
+    lists: dict[str, list | None] = field(default_factory=dict)  # column name -> value
+    examples: list[ExampleDraft] = field(default_factory=list)
+    instances: list[RecordDraft] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    source_file: str | None = None
