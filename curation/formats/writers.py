@@ -1,0 +1,97 @@
+"""Records -> the formats trainers take (Alpaca, messages, prompt/completion), SNI tasks and Parquet."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from curation.formats import sni
+from curation.records import RecordDraft, TaskDraft
+
+EXPORT_FORMATS = ("alpaca", "messages", "prompt-completion", "sni", "parquet")
+
+
+def user_prompt(record: RecordDraft) -> str:
+    """The user turn of a single-exchange record: the instruction, then the input if any."""
+    return f"{record.instruction}\n\n{record.input}" if record.input else record.instruction
+
+
+def to_alpaca(record: RecordDraft) -> dict[str, Any]:
+    row = {"instruction": record.instruction, "input": record.input, "output": record.output}
+    if record.system_prompt:
+        row["system"] = record.system_prompt
+    return row
+
+
+def to_chat(record: RecordDraft) -> list[dict[str, Any]]:
+    """The conversation as chat messages (roles system/user/assistant/tool)."""
+    if record.messages:
+        return [dict(m) for m in record.messages]
+    chat = [{"role": "system", "content": record.system_prompt}] if record.system_prompt else []
+    chat.append({"role": "user", "content": user_prompt(record)})
+    chat.append({"role": "assistant", "content": record.output})
+    return chat
+
+
+def to_messages(record: RecordDraft) -> dict[str, Any]:
+    """TRL's conversational language-modeling row."""
+    return {"messages": to_chat(record)}
+
+
+def to_prompt_completion(record: RecordDraft) -> dict[str, Any]:
+    """TRL's conversational prompt-completion row: the loss falls on the completion (the last reply)."""
+    chat = to_chat(record)
+    last_reply = max((i for i, m in enumerate(chat) if m["role"] == "assistant"), default=len(chat))
+    return {"prompt": chat[:last_reply], "completion": chat[last_reply:]}
+
+
+ROW_WRITERS = {"alpaca": to_alpaca, "messages": to_messages, "prompt-completion": to_prompt_completion}
+
+
+def write_jsonl(records: Iterable[RecordDraft], path: Path, format: str) -> int:
+    """Write one JSON line per record; returns the count."""
+    convert = ROW_WRITERS[format]
+    count = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(convert(record), ensure_ascii=False))
+            out.write("\n")
+            count += 1
+    return count
+
+
+def write_parquet(records: Iterable[RecordDraft], path: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        {
+            "instruction": r.instruction,
+            "input": r.input,
+            "output": r.output,
+            "outputs": list(r.outputs),
+            "system": r.system_prompt,
+            "category": r.category,
+            "messages": json.dumps(r.messages, ensure_ascii=False) if r.messages else None,
+        }
+        for r in records
+    ]
+    schema = pa.schema([
+        ("instruction", pa.string()), ("input", pa.string()), ("output", pa.string()),
+        ("outputs", pa.list_(pa.string())), ("system", pa.string()), ("category", pa.string()),
+        ("messages", pa.string()),
+    ])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return len(rows)
+
+
+def write_sni_tasks(tasks: list[TaskDraft], out: Path) -> list[Path]:
+    """One task JSON per task: `out` is the file for a single task, else a folder."""
+    if len(tasks) == 1 and out.suffix == ".json":
+        targets = [out]
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        targets = [out / f"{task.name}.json" for task in tasks]
+    for task, target in zip(tasks, targets):
+        target.write_text(json.dumps(sni.task_to_json(task), ensure_ascii=False, indent=4) + "\n", encoding="utf-8")
+    return targets
