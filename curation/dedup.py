@@ -1,0 +1,192 @@
+"""Near-duplicates: exact groups by content hash, semantic pairs by nearest neighbours, lexical pairs by exact ROUGE-L.
+
+Plain values in and out: indices into the lists given, pairs as (i, j, score) with i < j.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+Pair = tuple[int, int, float]
+Progress = Callable[[int, int], None]
+DEFAULT_THRESHOLD = 0.95
+SELF_INSTRUCT_ROUGE = 0.7
+EXACT_SEARCH_LIMIT = 5000  # below this many records, exact search is as fast as building an index
+ALL_PAIRS_LIMIT = 150_000  # above this, lexical pairs come from MinHash LSH candidates
+STATUS_RANK = {"approved": 0, "submitted": 1, "draft": 2, "rejected": 3, "discarded": 4}
+
+
+def exact_groups(hashes: Sequence[str]) -> list[list[int]]:
+    """Indices that share a content hash, groups of two or more, in order of first appearance."""
+    by_hash: dict[str, list[int]] = defaultdict(list)
+    for i, h in enumerate(hashes):
+        by_hash[h].append(i)
+    return [group for group in by_hash.values() if len(group) > 1]
+
+
+def connected_groups(pairs: Iterable[Pair]) -> list[list[int]]:
+    """The connected components of the pair graph, each sorted, largest first."""
+    parent: dict[int, int] = {}
+
+    def root(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, j, _ in pairs:
+        parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for x in parent:
+        groups[root(x)].append(x)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
+
+
+def proposed_keep(members: Sequence[dict]) -> int:
+    """The id to keep in a group: approved over submitted over draft, then the longer output, then the older."""
+    return min(members, key=lambda m: (STATUS_RANK.get(m["status"], 9), -len(m.get("output") or ""),
+                                       m.get("created_at") or "", m["id"]))["id"]
+
+
+# ---- semantic: cosine over embeddings ----------------------------------------------------------
+
+def joined_vectors(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Part vectors side by side, scaled so that a dot product is the mean of the parts' cosines."""
+    return np.hstack(parts).astype(np.float32) / np.float32(np.sqrt(len(parts)))
+
+
+def nearest_neighbours(vectors: np.ndarray, k: int, *, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (scores, indices) by inner product for every row; HNSW beyond EXACT_SEARCH_LIMIT rows."""
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if exact is None:
+        exact = len(vectors) <= EXACT_SEARCH_LIMIT
+    if exact:
+        index = faiss.IndexFlatIP(vectors.shape[1])
+    else:
+        index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 64
+        index.hnsw.efSearch = 64
+    index.add(vectors)
+    return index.search(vectors, min(k, len(vectors)))
+
+
+def semantic_pairs(parts: Sequence[np.ndarray], threshold: float = DEFAULT_THRESHOLD, k: int = 10,
+                   exact: bool | None = None) -> list[Pair]:
+    """Pairs whose every part (instruction, input, ...) has cosine >= threshold; the score is the lowest part cosine."""
+    if len(parts[0]) < 2:
+        return []
+    scores, neighbours = nearest_neighbours(joined_vectors(parts), k + 1, exact=exact)
+    rows, cols = np.nonzero((scores >= threshold - 1e-6) & (neighbours >= 0))
+    i, j = rows, neighbours[rows, cols]
+    i, j = np.minimum(i, j), np.maximum(i, j)
+    keep = i != j
+    candidates = np.unique(np.stack([i[keep], j[keep]], axis=1), axis=0)
+    if not len(candidates):
+        return []
+    a, b = candidates[:, 0], candidates[:, 1]
+    lowest = np.min([np.einsum("ij,ij->i", p[a], p[b]) for p in parts], axis=0)
+    return [(int(x), int(y), float(s)) for x, y, s in zip(a, b, lowest) if s >= threshold]
+
+
+# ---- lexical: Self-Instruct's ROUGE-L rule, exactly -----------------------------------------------
+
+_NON_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """Words as rouge-score counts them: lowercased, split on anything not a-z or 0-9."""
+    return _NON_ALPHANUMERIC.sub(" ", (text or "").lower()).split()
+
+
+def rouge_l(a: Sequence[str], b: Sequence[str]) -> float:
+    """ROUGE-L F1 of two token lists: 2*LCS/(|a|+|b|), which is the normalized Indel similarity."""
+    from rapidfuzz.distance import Indel
+
+    if not a or not b:
+        return 0.0
+    total = len(a) + len(b)
+    return (total - Indel.distance(a, b)) / total
+
+
+def _as_strings(token_lists: Sequence[Sequence[str]]) -> list[str]:
+    """Each token becomes one character, so rapidfuzz runs its bit-parallel LCS on strings."""
+    codes: dict[str, str] = {}
+
+    def code(token: str) -> str:
+        if token not in codes:
+            n = len(codes) + 0x100
+            codes[token] = chr(n if n < 0xD800 else n + 0x800)  # skip the surrogates
+        return codes[token]
+
+    return ["".join(code(t) for t in tokens) for tokens in token_lists]
+
+
+def lexical_pairs(texts: Sequence[str], min_score: float = SELF_INSTRUCT_ROUGE, *, block: int = 2000,
+                  progress: Progress | None = None) -> list[Pair]:
+    """Every pair with ROUGE-L F1 >= min_score: all pairs exactly, or MinHash LSH candidates past ALL_PAIRS_LIMIT."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import Indel
+
+    strings = _as_strings([rouge_tokens(t) for t in texts])
+    if len(strings) > ALL_PAIRS_LIMIT:
+        candidates = minhash_candidates([rouge_tokens(t) for t in texts])
+    else:
+        candidates = set()
+        for start in range(0, len(strings), block):
+            scores = process.cdist(strings[start:start + block], strings[start:], scorer=Indel.normalized_similarity,
+                                   score_cutoff=min_score - 1e-6, workers=-1, dtype=np.float32)
+            rows, cols = np.nonzero(scores)
+            candidates.update((start + r, start + c) for r, c in zip(rows, cols) if c > r)
+            if progress:
+                progress(min(start + block, len(strings)), len(strings))
+    pairs = []
+    for i, j in sorted(candidates):
+        a, b = strings[i], strings[j]
+        if a and b:  # an empty text has ROUGE-L 0 with everything, as in rouge-score
+            score = (len(a) + len(b) - Indel.distance(a, b)) / (len(a) + len(b))
+            if score >= min_score:
+                pairs.append((i, j, score))
+    return pairs
+
+
+def minhash_candidates(token_lists: Sequence[Sequence[str]], jaccard: float = 0.5,
+                       num_perm: int = 64) -> set[tuple[int, int]]:
+    """Pairs whose word sets likely overlap by `jaccard` or more: ROUGE-L >= 0.7 implies about 0.54."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=jaccard, num_perm=num_perm)
+    sets = [sorted({t.encode("utf-8") for t in tokens}) for tokens in token_lists]
+    candidates: set[tuple[int, int]] = set()
+    for i, signature in enumerate(MinHash.bulk(sets, num_perm=num_perm)):
+        if sets[i]:
+            candidates.update((min(i, j), max(i, j)) for j in lsh.query(signature))
+            lsh.insert(i, signature)
+    return candidates
+
+
+class NearDuplicateIndex:
+    """Part vectors of a dataset's records in memory, so the editor's hint is a few matrix products away."""
+
+    def __init__(self, ids: Sequence[int], parts: Sequence[np.ndarray]):
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.parts = [np.ascontiguousarray(p, dtype=np.float32) for p in parts]
+
+    def add(self, record_id: int, part_vectors: Sequence[np.ndarray]) -> None:
+        self.ids = np.append(self.ids, record_id)
+        self.parts = [np.vstack([p, np.asarray(v, dtype=np.float32)[None, :]]) for p, v in zip(self.parts, part_vectors)]
+
+    def closest(self, part_vectors: Sequence[np.ndarray], threshold: float = DEFAULT_THRESHOLD, k: int = 5,
+                exclude: Iterable[int] = ()) -> list[tuple[int, float]]:
+        """(record id, score) of the records whose every part has cosine >= threshold, most similar first."""
+        if not len(self.ids):
+            return []
+        scores = np.min([p @ np.asarray(v, dtype=np.float32) for p, v in zip(self.parts, part_vectors)], axis=0)
+        scores[np.isin(self.ids, list(exclude))] = -1.0
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(self.ids[i]), float(scores[i])) for i in top if scores[i] >= threshold]

@@ -1,0 +1,145 @@
+"""Quality flags for one record: each check gives None when the record is fine, else the reason in words.
+
+The rules are Self-Instruct's filters (instructions and instances), the defects the Alpaca cleaning
+effort (AlpacaDataCleaned) found, and two of our own: an output that only repeats the instruction,
+and extreme length.
+"""
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from curation.dedup import rouge_tokens
+
+# Self-Instruct: words that ask for something a text model cannot see or make.
+BLACKLIST = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw",
+             "plot", "go to", "video", "audio", "music", "flowchart", "diagram"]
+_BLACKLIST = re.compile(r"\b(" + "|".join(re.escape(w) for w in BLACKLIST) + r")\b", re.IGNORECASE)
+_NO_OUTPUT = re.compile(r"<\s*no[\s_-]*output\s*>", re.IGNORECASE)
+_PLACEHOLDER_INPUT = re.compile(
+    r"<?\s*(no[\s_-]*input([\s_-]*(required|needed|given))?|n/?a|none|null|nil|empty|-+)\s*>?\s*\.?", re.IGNORECASE)
+_URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
+MAX_INSTRUCTION_WORDS = 150
+MAX_RECORD_WORDS = 2048  # instruction, input and output together: longer is rarely what a curator meant
+
+
+@dataclass(frozen=True)
+class RecordText:
+    instruction: str
+    input: str = ""
+    output: str = ""
+
+
+Check = Callable[[RecordText], "str | None"]
+
+
+def instruction_length(r: RecordText) -> str | None:
+    words = len(r.instruction.split())
+    if words <= 3:
+        return f"instruction has {words} word(s): 3 or fewer"
+    if words > MAX_INSTRUCTION_WORDS:
+        return f"instruction has {words} words: over {MAX_INSTRUCTION_WORDS}"
+    return None
+
+
+def blacklisted_word(r: RecordText) -> str | None:
+    found = _BLACKLIST.search(r.instruction)
+    return f"instruction mentions '{found.group(1)}', which a text model cannot see or make" if found else None
+
+
+def bad_first_character(r: RecordText) -> str | None:
+    first = r.instruction.lstrip()[:1]
+    if first and first in string.punctuation:
+        return f"instruction starts with punctuation '{first}'"
+    if first and not first.isascii():
+        return f"instruction starts with a non-ASCII character '{first}'"
+    return None
+
+
+def input_equals_output(r: RecordText) -> str | None:
+    same = r.input.strip() and r.input.strip() == r.output.strip()
+    return "input and output are the same" if same else None
+
+
+def empty_output(r: RecordText) -> str | None:
+    return "output is empty" if not r.output.strip() else None
+
+
+def ends_with_colon(r: RecordText) -> str | None:
+    for name in ("input", "output"):
+        if getattr(r, name).strip().endswith(":"):
+            return f"{name} ends with ':', usually a cut-off generation"
+    return None
+
+
+def placeholder_output(r: RecordText) -> str | None:
+    found = _NO_OUTPUT.search(r.output)
+    return f"output is a placeholder '{found.group(0)}'" if found else None
+
+
+def placeholder_input(r: RecordText) -> str | None:
+    text = r.input.strip()
+    return f"input is a placeholder '{text}'" if text and _PLACEHOLDER_INPUT.fullmatch(text) else None
+
+
+def url_only_input(r: RecordText) -> str | None:
+    urls = _URL.findall(r.input)
+    words_left = rouge_tokens(_URL.sub(" ", r.input))
+    # "Article: <url>" is still only a link: allow a short label per link.
+    if urls and len(words_left) <= 2 * len(urls):
+        return "input is only a link, which the model cannot open"
+    return None
+
+
+def repeats_instruction(r: RecordText) -> str | None:
+    from rapidfuzz.distance import Indel
+
+    instruction, output = rouge_tokens(r.instruction), rouge_tokens(r.output)
+    common = (len(instruction) + len(output) - Indel.distance(instruction, output)) // 2
+    # Most of the instruction comes back and nothing is added: "Paris was the capital ..." adds the answer, and passes.
+    if len(output) >= 3 and common >= 0.8 * len(instruction) and common == len(output):
+        return "output only repeats the instruction"
+    return None
+
+
+def extreme_length(r: RecordText) -> str | None:
+    words = len(r.instruction.split()) + len(r.input.split()) + len(r.output.split())
+    return f"record has {words} words: over {MAX_RECORD_WORDS}" if words > MAX_RECORD_WORDS else None
+
+
+CHECKS: dict[str, Check] = {
+    "instruction_length": instruction_length,
+    "blacklisted_word": blacklisted_word,
+    "bad_first_character": bad_first_character,
+    "input_equals_output": input_equals_output,
+    "empty_output": empty_output,
+    "ends_with_colon": ends_with_colon,
+    "placeholder_output": placeholder_output,
+    "placeholder_input": placeholder_input,
+    "url_only_input": url_only_input,
+    "repeats_instruction": repeats_instruction,
+    "extreme_length": extreme_length,
+}
+
+
+def record_flags(instruction: str, input: str = "", outputs: str | list[str] = "") -> dict[str, str]:
+    """{check name: reason} for every check the record fails; {} when it passes them all."""
+    outputs = [outputs] if isinstance(outputs, str) else (list(outputs) or [""])
+    flags: dict[str, str] = {}
+    for output in outputs:
+        record = RecordText(instruction or "", input or "", output or "")
+        for name, check in CHECKS.items():
+            if name not in flags and (reason := check(record)):
+                flags[name] = reason
+    return flags
+
+
+def flag_counts(records: Iterable[tuple[str, str, str | list[str]]]) -> dict[str, int]:
+    """How many records fail each check, every check listed (0 included), given (instruction, input, outputs)."""
+    counts = Counter({name: 0 for name in CHECKS})
+    for instruction, input, outputs in records:
+        counts.update(record_flags(instruction, input, outputs).keys())
+    return dict(counts)
