@@ -84,7 +84,7 @@ def _load_jsonl(name: str, text: str, whole_error: json.JSONDecodeError) -> RawF
 
 
 def _describe(error: json.JSONDecodeError) -> str:
-    if error.pos >= len(error.doc.rstrip()):
+    if error.pos >= len(error.doc.rstrip()) or error.msg.startswith("Unterminated string"):
         return f"it ends early at line {error.lineno}: truncated?"
     return f"{error.msg} at line {error.lineno} column {error.colno}"
 

@@ -1,6 +1,7 @@
 """One row of each record format -> RecordDraft. Each converter raises RowError with the reason."""
 from __future__ import annotations
 
+import json
 from typing import Any, Callable
 
 from curation.formats.errors import RowError
@@ -44,10 +45,14 @@ def _require_instruction(instruction: str) -> str:
     return instruction
 
 
-ALPACA_KEYS = {"instruction", "input", "output", "response", "system", "category", "skill"}
+ALPACA_KEYS = {"instruction", "input", "output", "response", "system", "category", "skill", "outputs", "messages"}
 
 
 def alpaca(row: dict) -> list[RecordDraft]:
+    if row.get("messages"):  # a multi-turn record in our own Parquet export
+        [draft] = messages({"messages": row["messages"]})
+        draft.category = _text(row, "category") or None
+        return [draft]
     instruction = _require_instruction(_text(row, "instruction", required=True))
     output = _text(row, "output", "response")
     return [RecordDraft(
@@ -151,6 +156,11 @@ def sharegpt(row: dict) -> list[RecordDraft]:
 
 def messages(row: dict) -> list[RecordDraft]:
     turns = row.get("messages")
+    if isinstance(turns, str):
+        try:
+            turns = json.loads(turns)
+        except json.JSONDecodeError:
+            raise RowError("'messages' is text but not JSON") from None
     if not isinstance(turns, list) or not turns:
         raise RowError("'messages' must be a non-empty list")
     parsed = [_message(t, i, "role", "content", None) for i, t in enumerate(turns)]
@@ -182,10 +192,10 @@ def detect_row_format(row: Any) -> str | None:
     """The record format a row's keys say it is in, or None."""
     if not isinstance(row, dict):
         return None
-    keys = {str(k).lower() for k in row}
+    keys = {str(k).lower() for k, v in row.items() if v is not None}
     if "conversations" in keys:
         return "sharegpt"
-    if "messages" in keys:
+    if "messages" in keys and "instruction" not in keys:
         return "messages"
     if {"prompt", "completion"} <= keys:
         return "prompt-completion"

@@ -42,8 +42,8 @@ def validate_task(task: dict[str, Any]) -> list[Violation]:
         for number, example in enumerate(examples, start=1):
             explanation = example.get("explanation") if isinstance(example, dict) else None
             if not isinstance(explanation, str) or not explanation.strip():
-                state = "null" if explanation is None else "empty"
-                violations.append(Violation("example-explanation", f"{key} #{number} has a {state} explanation"))
+                state = "a null" if explanation is None else "an empty"
+                violations.append(Violation("example-explanation", f"{key} #{number} has {state} explanation"))
 
     instances = [i for i in _examples(task, "Instances") if isinstance(i, dict)]
     for instance_id, count in Counter(str(i.get("id")) for i in instances).items():
