@@ -117,7 +117,7 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        return self.model.get_sentence_embedding_dimension()
+        return self.model.get_embedding_dimension()
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """One normalized vector per text, embedded shortest first so batches carry little padding."""

@@ -65,8 +65,8 @@ class DuplicateDecision(SQLModel, table=True):
     kind: str = Field(max_length=20)
     record_ids: list = Field(sa_column=Column(JSON, nullable=False))
     keep_id: Optional[int] = None
-    # Record id -> version after our change, so an undo can tell whether someone edited since.
-    changed_versions: Optional[dict] = Field(default=None, sa_column=Column(JSON))
+    # What the decision changed, to undo it: {record id: {"version": after our change, "before": {field: value}}}.
+    changes: Optional[dict] = Field(default=None, sa_column=Column(JSON))
     reason: Optional[str] = Field(default=None, sa_column=Column(Text))
     decided_by: Optional[str] = None
     decided_at: datetime = Field(default_factory=utcnow)

@@ -65,7 +65,7 @@ def upgrade() -> None:
         sa.Column("kind", AutoString(length=20), nullable=False),
         sa.Column("record_ids", sa.JSON(), nullable=False),
         sa.Column("keep_id", sa.Integer(), nullable=True),
-        sa.Column("changed_versions", sa.JSON(), nullable=True),
+        sa.Column("changes", sa.JSON(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("decided_by", AutoString(), nullable=True),
         sa.Column("decided_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),

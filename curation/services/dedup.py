@@ -1,0 +1,350 @@
+"""Near-duplicate use cases: search a dataset, list its groups, record and undo a curator's decision, flag quality.
+
+A search stores its pairs (down to a floor below the threshold, so a UI can move the threshold without
+searching again). Groups are built when listed, so decisions taken since a search always apply:
+discarded records drop out, and records marked "not duplicates" are never paired again.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from sqlalchemy import delete, insert
+from sqlmodel import Session, select
+
+from curation import dedup, diversity
+from curation.embeddings import DEFAULT_FIELDS, FIELDS, Embedder, embed_cached, record_parts
+from curation.records import normalize_text
+from curation.quality.records import CHECKS, record_flags
+from db import repo
+from db.dedup_tables import DedupRun, DuplicateDecision, DuplicatePair
+from db.models import Record, RecordStatus, utcnow
+
+Progress = Callable[[int, int], None]
+DECISIONS = ("keep_one", "not_duplicates", "merge")
+SEMANTIC_FLOOR = 0.90  # pairs kept per search: the UI's threshold can go down to here
+
+
+class DedupError(ValueError):
+    """A request that cannot be carried out, said in the user's words."""
+
+
+@dataclass
+class DuplicateGroup:
+    kind: str  # exact | semantic | lexical
+    score: float  # the highest pair score in the group (1.0 for exact)
+    keep_id: int  # the proposed record to keep
+    records: list[dict[str, Any]]
+    pairs: list[tuple[int, int, float]] = field(default_factory=list)
+
+
+@dataclass
+class DedupReport:
+    dataset: str
+    method: str
+    fields: str
+    threshold: float
+    records: int
+    seconds: float
+    run_id: int | None
+    exact_groups: list[DuplicateGroup]
+    groups: list[DuplicateGroup]
+    highest_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _dataset_id(session: Session, name: str) -> int:
+    dataset = repo.get_dataset(session, name)
+    if dataset is None:
+        raise DedupError(f"dataset {name!r} does not exist")
+    return dataset.id
+
+
+def _live_records(session: Session, dataset_id: int) -> list[dict[str, Any]]:
+    """The dataset's records that are not discarded, as plain dicts in id order."""
+    columns = (Record.id, Record.instruction, Record.input, Record.outputs, Record.status, Record.category,
+               Record.created_by, Record.created_at, Record.content_hash)
+    rows = session.exec(select(*columns).where(Record.dataset_id == dataset_id,
+                                               Record.status != RecordStatus.discarded).order_by(Record.id))
+    return [{"id": r.id, "instruction": r.instruction, "input": r.input, "output": (r.outputs or [""])[0],
+             "status": getattr(r.status, "value", r.status), "category": r.category, "created_by": r.created_by,
+             "created_at": r.created_at.isoformat(), "content_hash": r.content_hash} for r in rows]
+
+
+def _not_duplicate_sets(session: Session, dataset_id: int) -> list[set[int]]:
+    rows = session.exec(select(DuplicateDecision.record_ids).where(
+        DuplicateDecision.dataset_id == dataset_id, DuplicateDecision.kind == "not_duplicates",
+        DuplicateDecision.undone_at.is_(None)))
+    return [set(ids) for ids in rows]
+
+
+def _groups(kind: str, pairs: list[tuple[int, int, float]], by_id: dict[int, dict]) -> list[DuplicateGroup]:
+    groups = []
+    for ids in dedup.connected_groups(pairs):
+        members = set(ids)
+        inside = [p for p in pairs if p[0] in members]
+        records = [by_id[i] for i in ids]
+        groups.append(DuplicateGroup(kind, max(p[2] for p in inside), dedup.proposed_keep(records), records, inside))
+    return sorted(groups, key=lambda g: (-g.score, g.records[0]["id"]))
+
+
+def _usable(pairs, by_id: dict[int, dict], apart: list[set[int]]):
+    """Pairs between live records that no active "not duplicates" decision separates."""
+    return [(a, b, s) for a, b, s in pairs
+            if a in by_id and b in by_id and not any(a in ids and b in ids for ids in apart)]
+
+
+def _part_vectors(session: Session, records: list[dict], fields: str, embedder: Embedder,
+                  progress: Progress | None = None) -> np.ndarray:
+    """(records, parts, dim) vectors, from the cache where it has them."""
+    texts = [t for r in records for t in record_parts(fields, r["instruction"], r["input"], r["output"])]
+    vectors = embed_cached(session, embedder, texts, progress)
+    session.commit()  # keep what was embedded, even if a later step fails
+    return vectors.reshape(len(records), len(FIELDS[fields]), -1)
+
+
+def exact_duplicate_groups(session: Session, *, dataset: str) -> list[DuplicateGroup]:
+    """Groups of live records with the same normalized instruction, input and outputs, largest first."""
+    dataset_id = _dataset_id(session, dataset)
+    records = _live_records(session, dataset_id)
+    by_id = {r["id"]: r for r in records}
+    pairs = [(records[g[0]]["id"], records[i]["id"], 1.0)
+             for g in dedup.exact_groups([r["content_hash"] for r in records]) for i in g[1:]]
+    return _groups("exact", _usable(pairs, by_id, _not_duplicate_sets(session, dataset_id)), by_id)
+
+
+def run_dedup(session: Session, *, dataset: str, threshold: float | None = None, fields: str | None = None,
+              lexical: bool = False, embedder: Embedder | None = None, by: str | None = None,
+              progress: Progress | None = None) -> DedupReport:
+    """Search a dataset for near-duplicates (semantic by default, or Self-Instruct's ROUGE-L rule), store and group them."""
+    method = "lexical" if lexical else "semantic"
+    fields = fields or ("instruction" if lexical else DEFAULT_FIELDS)
+    threshold = threshold if threshold is not None else (dedup.SELF_INSTRUCT_ROUGE if lexical else dedup.DEFAULT_THRESHOLD)
+    if fields not in FIELDS:
+        raise DedupError(f"unknown fields {fields!r}: choose one of {', '.join(FIELDS)}")
+    if not 0.0 < threshold <= 1.0:
+        raise DedupError(f"threshold must be above 0 and at most 1, got {threshold}")
+    dataset_id = _dataset_id(session, dataset)
+    started = time.perf_counter()
+    records = _live_records(session, dataset_id)
+    floor = threshold if lexical else min(threshold, SEMANTIC_FLOOR)
+    run = DedupRun(dataset_id=dataset_id, method=method, fields=fields, threshold=threshold, floor=floor,
+                   record_count=len(records), created_by=by)
+    if lexical:
+        texts = [" ".join(record_parts(fields, r["instruction"], r["input"], r["output"])) for r in records]
+        found = dedup.lexical_pairs(texts, floor, progress=progress)
+    else:
+        embedder = embedder or Embedder()
+        run.model, run.precision = embedder.model_name, embedder.precision
+        vectors = _part_vectors(session, records, fields, embedder, progress)
+        found = dedup.semantic_pairs([vectors[:, k] for k in range(vectors.shape[1])], floor) if records else []
+    ids = [r["id"] for r in records]
+    pairs = [(ids[i], ids[j], s) for i, j, s in found]
+    run.pair_count, run.seconds = len(pairs), time.perf_counter() - started
+    session.add(run)
+    session.flush()
+    if pairs:
+        session.execute(insert(DuplicatePair), [{"run_id": run.id, "record_a": a, "record_b": b, "score": s}
+                                                for a, b, s in pairs])
+    session.commit()
+    return DedupReport(dataset, method, fields, threshold, len(records), run.seconds, run.id,
+                       exact_duplicate_groups(session, dataset=dataset),
+                       duplicate_groups(session, dataset=dataset, method=method, threshold=threshold),
+                       highest_score=max((s for _, _, s in pairs), default=None))
+
+
+def latest_run(session: Session, *, dataset: str, method: str = "semantic") -> DedupRun | None:
+    return session.exec(select(DedupRun).where(DedupRun.dataset_id == _dataset_id(session, dataset),
+                                               DedupRun.method == method).order_by(DedupRun.id.desc())).first()
+
+
+def duplicate_groups(session: Session, *, dataset: str, method: str = "semantic",
+                     threshold: float | None = None) -> list[DuplicateGroup]:
+    """The latest search's groups at `threshold` (at or above for semantic, above for lexical), most similar first."""
+    run = latest_run(session, dataset=dataset, method=method)
+    if run is None:
+        return []
+    threshold = run.threshold if threshold is None else threshold
+    if threshold < run.floor - 1e-9:
+        raise DedupError(f"the last search kept pairs down to {run.floor}; search again to go to {threshold}")
+    query = select(DuplicatePair.record_a, DuplicatePair.record_b, DuplicatePair.score).where(
+        DuplicatePair.run_id == run.id)
+    query = query.where(DuplicatePair.score > threshold if method == "lexical" else DuplicatePair.score >= threshold)
+    by_id = {r["id"]: r for r in _live_records(session, run.dataset_id)}
+    pairs = _usable([tuple(p) for p in session.exec(query)], by_id, _not_duplicate_sets(session, run.dataset_id))
+    return _groups(method, pairs, by_id)
+
+
+def forget_runs(session: Session, *, dataset: str) -> int:
+    """Delete every stored search of a dataset (decisions stay); returns how many."""
+    runs = session.exec(select(DedupRun.id).where(DedupRun.dataset_id == _dataset_id(session, dataset))).all()
+    if runs:
+        session.execute(delete(DuplicatePair).where(DuplicatePair.run_id.in_(runs)))
+        session.execute(delete(DedupRun).where(DedupRun.id.in_(runs)))
+    session.commit()
+    return len(runs)
+
+
+# ---- curator decisions ------------------------------------------------------------------------
+
+def decide(session: Session, *, dataset: str, record_ids: list[int], decision: str, keep_id: int | None = None,
+           versions: dict[int, int] | None = None, by: str | None = None, reason: str | None = None) -> int:
+    """Record a decision on a group and carry it out; returns its id. Raises repo.ConflictError on a stale version.
+
+    keep_one: the others are discarded. merge: the kept record gains the others' distinct outputs, the others
+    are discarded. not_duplicates: nothing changes, and these records are never grouped together again.
+    `versions` are the record versions the curator looked at (default: the current ones).
+    """
+    if decision not in DECISIONS:
+        raise DedupError(f"unknown decision {decision!r}: choose one of {', '.join(DECISIONS)}")
+    ids = sorted(set(record_ids))
+    if len(ids) < 2:
+        raise DedupError("a decision needs two or more records")
+    dataset_id = _dataset_id(session, dataset)
+    records = {r.id: r for r in session.exec(select(Record).where(Record.id.in_(ids), Record.dataset_id == dataset_id))}
+    if missing := [i for i in ids if i not in records]:
+        raise DedupError(f"record(s) {', '.join(map(str, missing))} are not in dataset {dataset!r}")
+    if decision != "not_duplicates" and keep_id not in records:
+        raise DedupError(f"{decision} needs the id of the record to keep, one of {', '.join(map(str, ids))}")
+    versions = {int(k): v for k, v in (versions or {}).items()}
+    changes: dict[str, dict] = {}
+
+    def change(record: Record, values: dict, before: dict, why: str) -> None:
+        updated = repo.update_record(session, record.id, expected_version=versions.get(record.id, record.version),
+                                     changes=values, by=by, reason=why)
+        changes[str(record.id)] = {"version": updated.version, "before": before}
+
+    try:
+        if decision == "merge":
+            keeper = records[keep_id]
+            seen = {normalize_text(o) for o in keeper.outputs}
+            extra = []
+            for record in records.values():
+                for output in record.outputs if record.id != keep_id else []:
+                    if normalize_text(output) not in seen:
+                        seen.add(normalize_text(output))
+                        extra.append(output)
+            if extra:
+                change(keeper, {"outputs": [*keeper.outputs, *extra]}, {"outputs": list(keeper.outputs)},
+                       f"merged outputs of duplicates {', '.join(str(i) for i in ids if i != keep_id)}")
+        if decision in ("keep_one", "merge"):
+            for record in records.values():
+                if record.id != keep_id and record.status != RecordStatus.discarded:
+                    change(record, {"status": RecordStatus.discarded}, {"status": record.status.value},
+                           reason or f"duplicate of record {keep_id}")
+        row = DuplicateDecision(dataset_id=dataset_id, kind=decision, record_ids=ids, keep_id=keep_id,
+                                changes=changes or None, reason=reason, decided_by=by)
+        session.add(row)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return row.id
+
+
+def undo_decision(session: Session, *, decision_id: int, by: str | None = None) -> None:
+    """Put back what a decision changed; raises repo.ConflictError if someone edited one of its records since."""
+    row = session.get(DuplicateDecision, decision_id)
+    if row is None or row.undone_at is not None:
+        raise DedupError(f"decision {decision_id} does not exist or was already undone")
+    try:
+        for record_id, change in (row.changes or {}).items():
+            before = dict(change["before"])
+            if "status" in before:
+                before["status"] = RecordStatus(before["status"])
+            repo.update_record(session, int(record_id), expected_version=change["version"], changes=before, by=by,
+                               reason=f"undo duplicate decision {decision_id}")
+        row.undone_at, row.undone_by = utcnow(), by
+        session.add(row)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+
+
+def list_decisions(session: Session, *, dataset: str) -> list[dict[str, Any]]:
+    """Every decision on the dataset, newest first, undone ones included."""
+    rows = session.exec(select(DuplicateDecision).where(DuplicateDecision.dataset_id == _dataset_id(session, dataset))
+                        .order_by(DuplicateDecision.id.desc()))
+    return [{"id": d.id, "kind": d.kind, "record_ids": d.record_ids, "keep_id": d.keep_id, "reason": d.reason,
+             "decided_by": d.decided_by, "decided_at": d.decided_at.isoformat(),
+             "undone": d.undone_at is not None} for d in rows]
+
+
+# ---- quality flags ----------------------------------------------------------------------------
+
+def quality_report(session: Session, *, dataset: str, examples: int = 5) -> dict[str, Any]:
+    """Counts of live records failing each check, with the first few record ids of each."""
+    dataset_id = _dataset_id(session, dataset)
+    rows = session.exec(select(Record.id, Record.instruction, Record.input, Record.outputs).where(
+        Record.dataset_id == dataset_id, Record.status != RecordStatus.discarded).order_by(Record.id)).all()
+    counts = {name: 0 for name in CHECKS}
+    found: dict[str, list[int]] = {name: [] for name in CHECKS}
+    for r in rows:
+        for name in record_flags(r.instruction, r.input, r.outputs):
+            counts[name] += 1
+            if len(found[name]) < examples:
+                found[name].append(r.id)
+    return {"dataset": dataset, "records": len(rows), "flags": counts, "examples": found}
+
+
+# ---- coverage and the editor's live hint ---------------------------------------------------------
+
+def coverage_report(session: Session, *, dataset: str, fields: str = "instruction", embedder: Embedder | None = None,
+                    n_clusters: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """diversity.coverage of the live records, each point also carrying its instruction, category, status and flags."""
+    records = _live_records(session, _dataset_id(session, dataset))
+    vectors = _part_vectors(session, records, fields, embedder or Embedder(), progress)
+    report = diversity.coverage(records, vectors.mean(axis=1), n_clusters)
+    for point, r in zip(report["points"], records):
+        point.update(instruction=r["instruction"][:300], category=r["category"], status=r["status"],
+                     flags=sorted(record_flags(r["instruction"], r["input"], r["output"])))
+    return {"dataset": dataset, "records": len(records), **report}
+
+
+@dataclass
+class NearDuplicateHint:
+    """What the editor keeps in memory to show, while someone types, the records their text already matches."""
+
+    dataset_id: int
+    fields: str
+    embedder: Embedder
+    index: dedup.NearDuplicateIndex
+
+
+def near_duplicate_hint(session: Session, *, dataset: str, fields: str = DEFAULT_FIELDS,
+                        embedder: Embedder | None = None, progress: Progress | None = None) -> NearDuplicateHint:
+    """Load (embedding what the cache lacks) every live record of a dataset for closest_records()."""
+    dataset_id = _dataset_id(session, dataset)
+    records = _live_records(session, dataset_id)
+    embedder = embedder or Embedder()
+    vectors = _part_vectors(session, records, fields, embedder, progress)
+    index = dedup.NearDuplicateIndex([r["id"] for r in records], [vectors[:, k] for k in range(vectors.shape[1])])
+    return NearDuplicateHint(dataset_id, fields, embedder, index)
+
+
+def closest_records(session: Session, hint: NearDuplicateHint, *, instruction: str, input: str = "", output: str = "",
+                    threshold: float = dedup.DEFAULT_THRESHOLD, k: int = 5,
+                    exclude_id: int | None = None) -> list[dict[str, Any]]:
+    """Records at or above `threshold` to what is being typed, most similar first: id, score, instruction, input, status."""
+    if not (instruction or "").strip():
+        return []
+    parts = hint.embedder.encode(record_parts(hint.fields, instruction, input, output))
+    found = hint.index.closest(list(parts), threshold, k, exclude=[exclude_id] if exclude_id else [])
+    if not found:
+        return []
+    rows = {r.id: r for r in session.exec(select(Record).where(Record.id.in_([i for i, _ in found])))}
+    return [{"id": i, "score": round(score, 4), "instruction": rows[i].instruction, "input": rows[i].input,
+             "status": rows[i].status.value} for i, score in found
+            if i in rows and rows[i].status != RecordStatus.discarded]
+
+
+def remember_record(hint: NearDuplicateHint, *, record_id: int, instruction: str, input: str = "",
+                    output: str = "") -> None:
+    """Add a record saved after the hint was built, so the next annotator sees it too."""
+    hint.index.add(record_id, list(hint.embedder.encode(record_parts(hint.fields, instruction, input, output))))
