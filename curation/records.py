@@ -11,14 +11,17 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 def normalize_text(text: str | None) -> str:
-    """Text as compared for exact duplicates: NFKC, case-folded, whitespace collapsed."""
+    """Text as compared for exact duplicates: NFKC, whitespace collapsed and trimmed.
+
+    Case is kept: for training, "Un jocheu" and "un jocheu" are different targets.
+    """
     if not text:
         return ""
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
 
 
 def content_hash(instruction: str, input: str, outputs: list[str], messages: list | None = None) -> str:
-    """The hash two records share when they are exact duplicates."""
+    """The hash two records share when they are exact duplicates (same normalized text)."""
     parts = [normalize_text(instruction), normalize_text(input), *[normalize_text(o) for o in outputs]]
     if messages:
         parts += [normalize_text(str(m.get("role"))) + ":" + normalize_text(str(m.get("content"))) for m in messages]

@@ -17,7 +17,7 @@ def test_alpaca_rows_are_read_and_bad_rows_reported_with_their_index():
         ("Translate the word to French.", "apple", ["pomme"]),
         ("Summarize the sentence in three words.",
          "The committee postponed the vote until next spring because members disagreed.", ["Vote postponed again"]),
-        ("  name the CAPITAL of kenya. ", "", ["Nairobi"]),
+        ("  Name the capital\tof Kenya. ", "", ["Nairobi"]),
         ("List two prime numbers.", "", ["2 and 3"]),
     ]
     assert parsed.records[2].category == "summarization"

@@ -33,7 +33,7 @@ def test_every_change_leaves_a_full_revision(session, record_id):
 
 def test_the_content_hash_follows_the_text(session, record_id):
     before = repo.get_record(session, record_id).content_hash
-    record = repo.update_record(session, record_id, expected_version=1, changes={"outputs": ["Pear"]}, by="ben")
+    record = repo.update_record(session, record_id, expected_version=1, changes={"outputs": ["  pear "]}, by="ben")
     assert record.content_hash == RecordDraft("Name a fruit.", outputs=["pear"]).hash() != before
 
 
