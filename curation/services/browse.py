@@ -1,0 +1,126 @@
+"""The browse table: one page of records or tasks, filtered and sorted in the database."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, cast, func, or_, select
+from sqlmodel import Session
+
+from db.models import Dataset, Record, RecordStatus, Task
+
+PAGE_SIZE = 50
+SORTS = {
+    "Last updated": ("updated_at", True),
+    "Oldest updated": ("updated_at", False),
+    "Newest": ("id", True),
+    "Oldest": ("id", False),
+    "Status": ("status", False),
+    "Author": ("created_by", False),
+}
+
+
+@dataclass
+class BrowseQuery:
+    kind: str = "records"  # "records" | "tasks"
+    dataset: str | None = None
+    status: str | None = None
+    category: str | None = None
+    author: str | None = None
+    text: str | None = None
+    sort: str = "Last updated"
+    page: int = 1
+    page_size: int = PAGE_SIZE
+
+
+@dataclass
+class BrowsePage:
+    columns: list[str]
+    rows: list[list[Any]]
+    total: int
+    page: int
+    pages: int
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _short(text: str | None, limit: int = 140) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def browse(session: Session, query: BrowseQuery) -> BrowsePage:
+    """The page `query.page` (from 1) of the items that match, and how many match in all."""
+    model = Task if query.kind == "tasks" else Record
+    filters = []
+    if query.dataset:
+        dataset_id = session.execute(select(Dataset.id).where(Dataset.name == query.dataset)).scalar()
+        filters.append(model.dataset_id == (dataset_id if dataset_id is not None else -1))
+    if query.status:
+        filters.append(model.status == RecordStatus(query.status))
+    if query.author:
+        filters.append(model.created_by == query.author)
+    if query.category:
+        if model is Task:
+            filters.append(cast(Task.categories, String).like(_like(f'"{query.category}"'), escape="\\"))
+        else:
+            filters.append(Record.category == query.category)
+    if query.text and query.text.strip():
+        pattern = _like(query.text.strip())
+        if model is Task:
+            fields = [Task.name, Task.definition]
+        else:
+            fields = [Record.instruction, Record.input, cast(Record.outputs, String)]
+        filters.append(or_(*[f.ilike(pattern, escape="\\") for f in fields]))
+    total = session.execute(select(func.count()).select_from(model).where(*filters)).scalar_one()
+    pages = max(1, -(-total // query.page_size))
+    page = min(max(1, int(query.page or 1)), pages)
+    column, descending = SORTS.get(query.sort, SORTS["Last updated"])
+    order = getattr(model, column)
+    ordering = [order.desc() if descending else order.asc(), model.id.desc() if descending else model.id.asc()]
+    offset = (page - 1) * query.page_size
+    if model is Task:
+        rows = session.execute(select(Task.id, Task.name, Task.status, Task.categories, Task.created_by,
+                                      Task.updated_at).where(*filters).order_by(*ordering)
+                               .offset(offset).limit(query.page_size)).all()
+        return BrowsePage(
+            columns=["ID", "Task", "Status", "Categories", "Author", "Updated"],
+            rows=[[r.id, r.name, _status(r.status), ", ".join(r.categories or []), r.created_by or "",
+                   _when(r.updated_at)] for r in rows],
+            total=total, page=page, pages=pages)
+    rows = session.execute(select(Record.id, Record.instruction, Record.input, Record.outputs, Record.status,
+                                  Record.category, Record.created_by, Record.updated_at, Record.task_id)
+                           .where(*filters).order_by(*ordering).offset(offset).limit(query.page_size)).all()
+    return BrowsePage(
+        columns=["ID", "Instruction", "Output", "Status", "Category", "Author", "Updated"],
+        rows=[[r.id, _short(r.instruction) + (f" · {_short(r.input, 60)}" if r.input else ""),
+               _short((r.outputs or [""])[0], 100), _status(r.status), r.category or "", r.created_by or "",
+               _when(r.updated_at)] for r in rows],
+        total=total, page=page, pages=pages)
+
+
+def _status(value: Any) -> str:
+    return getattr(value, "value", value) or ""
+
+
+def categories(session: Session, dataset: str | None = None, limit: int = 200) -> list[str]:
+    """The most used record categories (for the filter's choices)."""
+    query = select(Record.category, func.count()).where(Record.category.is_not(None))
+    if dataset:
+        query = query.join(Dataset, Dataset.id == Record.dataset_id).where(Dataset.name == dataset)
+    rows = session.execute(query.group_by(Record.category).order_by(func.count().desc()).limit(limit)).all()
+    return [r[0] for r in rows]
+
+
+def authors(session: Session) -> list[str]:
+    rows = session.execute(select(Record.created_by).where(Record.created_by.is_not(None)).distinct()).scalars()
+    task_rows = session.execute(select(Task.created_by).where(Task.created_by.is_not(None)).distinct()).scalars()
+    return sorted(set(rows) | set(task_rows))
