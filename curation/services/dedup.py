@@ -165,7 +165,10 @@ def latest_run(session: Session, *, dataset: str, method: str = "semantic") -> D
 
 def duplicate_groups(session: Session, *, dataset: str, method: str = "semantic",
                      threshold: float | None = None) -> list[DuplicateGroup]:
-    """The latest search's groups at `threshold` (at or above for semantic, above for lexical), most similar first."""
+    """The latest search's groups at `threshold` (at or above for semantic, above for lexical), most similar first.
+
+    Pairs of exact duplicates are left to exact_duplicate_groups, so a curator sees each pair once.
+    """
     run = latest_run(session, dataset=dataset, method=method)
     if run is None:
         return []
@@ -177,6 +180,8 @@ def duplicate_groups(session: Session, *, dataset: str, method: str = "semantic"
     query = query.where(DuplicatePair.score > threshold if method == "lexical" else DuplicatePair.score >= threshold)
     by_id = {r["id"]: r for r in _live_records(session, run.dataset_id)}
     pairs = _usable([tuple(p) for p in session.exec(query)], by_id, _not_duplicate_sets(session, run.dataset_id))
+    # Exact duplicates are listed by exact_duplicate_groups; here only pairs that differ in some text.
+    pairs = [(a, b, s) for a, b, s in pairs if by_id[a]["content_hash"] != by_id[b]["content_hash"]]
     return _groups(method, pairs, by_id)
 
 
