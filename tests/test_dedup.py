@@ -137,3 +137,228 @@ def test_alpaca_52k_has_no_instruction_pair_above_the_self_instruct_rule():
     instructions = [r["instruction"] for r in json.loads(ALPACA.read_text())]
     pairs = dedup.lexical_pairs(instructions, 0.7)
     assert pairs and all(score == 0.7 for _, _, score in pairs)  # the highest pair scores exactly 0.7
+
+
+# ---- the curator's workflow over a stored dataset (SQLite and PostgreSQL) -------------------------
+
+RECORDS = [
+    ("Give three tips for staying healthy.", "", "Eat well, sleep, move."),
+    ("Give three tips for staying healthy", "", "Drink water, rest, walk."),  # a near-duplicate of the first
+    ("What is the capital of France?", "", "Paris."),
+    ("Summarize the text.", "The fair opens on Monday in the park.", "The fair opens Monday."),
+    ("Translate the text to French.", "The fair opens on Monday in the park.", "La foire ouvre lundi."),
+    ("What is the capital of France?", "", "Paris."),  # an exact copy
+]
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from curation.embeddings import Embedder
+
+    return Embedder(device="cpu", precision="fp32")
+
+
+def add_dataset(session, name="demo", rows=RECORDS) -> list[int]:
+    from curation.records import RecordDraft
+    from db import repo
+
+    dataset = repo.get_or_create_dataset(session, name)
+    ids = repo.insert_records(session, dataset.id, [RecordDraft(i, n, [o]) for i, n, o in rows], by="ann",
+                              reason="test")
+    session.commit()
+    return ids
+
+
+def member_ids(groups) -> list[list[int]]:
+    return [[r["id"] for r in g.records] for g in groups]
+
+
+def test_a_search_lists_exact_and_near_duplicate_groups_with_a_proposal(session, embedder):
+    from curation.services.dedup import run_dedup
+
+    ids = add_dataset(session)
+    report = run_dedup(session, dataset="demo", embedder=embedder)
+    assert member_ids(report.exact_groups) == [[ids[2], ids[5]]]
+    assert report.exact_groups[0].keep_id == ids[2]  # same status and output: the older
+    # The shared passage does not pair "Summarize" with "Translate": instruction and input must both match.
+    assert member_ids(report.groups) == [[ids[0], ids[1]]]
+    assert report.groups[0].keep_id == ids[1]  # the longer output
+    assert 0.95 <= report.groups[0].score < 1.0
+    assert (report.records, report.fields, report.threshold) == (6, "instruction+input", 0.95)
+
+
+def test_decisions_survive_a_rerun_and_a_restart_and_are_undoable(db_url, embedder):
+    from curation.services import dedup as service
+    from db import repo
+    from db.engine import open_database, session_for
+
+    engine = open_database(db_url)
+    with session_for(engine) as session:
+        ids = add_dataset(session)
+        service.run_dedup(session, dataset="demo", embedder=embedder)
+        decision = service.decide(session, dataset="demo", record_ids=[ids[0], ids[1]], decision="keep_one",
+                                  keep_id=ids[1], by="cur")
+        discarded = repo.get_record(session, ids[0])
+        assert (discarded.status.value, discarded.version) == ("discarded", 2)
+        assert repo.history(session, "record", ids[0])[-1].reason == f"duplicate of record {ids[1]}"
+        assert service.run_dedup(session, dataset="demo", embedder=embedder).groups == []
+    engine.dispose()
+
+    engine = open_database(db_url)  # a restart
+    with session_for(engine) as session:
+        assert service.duplicate_groups(session, dataset="demo") == []
+        assert [d["kind"] for d in service.list_decisions(session, dataset="demo")] == ["keep_one"]
+        service.undo_decision(session, decision_id=decision, by="cur")
+        restored = repo.get_record(session, ids[0])
+        assert (restored.status.value, restored.version) == ("draft", 3)
+        assert member_ids(service.duplicate_groups(session, dataset="demo")) == [[ids[0], ids[1]]]
+        with pytest.raises(service.DedupError, match=f"decision {decision} does not exist or was already undone"):
+            service.undo_decision(session, decision_id=decision, by="cur")
+    engine.dispose()
+
+
+def test_not_duplicates_keeps_records_apart_until_undone(session, embedder):
+    from curation.services import dedup as service
+
+    ids = add_dataset(session)
+    service.run_dedup(session, dataset="demo", embedder=embedder)
+    decision = service.decide(session, dataset="demo", record_ids=[ids[2], ids[5]], decision="not_duplicates")
+    assert service.exact_duplicate_groups(session, dataset="demo") == []
+    assert service.run_dedup(session, dataset="demo", embedder=embedder).exact_groups == []
+    service.undo_decision(session, decision_id=decision)
+    assert member_ids(service.exact_duplicate_groups(session, dataset="demo")) == [[ids[2], ids[5]]]
+
+
+def test_merge_gathers_distinct_outputs_into_the_kept_record_and_undoes(session):
+    from curation.services import dedup as service
+    from db import repo
+
+    ids = add_dataset(session, rows=RECORDS[:3] + [("Give three tips for staying healthy.", "", "Eat well,  sleep, move.")])
+    decision = service.decide(session, dataset="demo", record_ids=[ids[0], ids[1], ids[3]], decision="merge",
+                              keep_id=ids[0], by="cur")
+    kept = repo.get_record(session, ids[0])
+    assert kept.outputs == ["Eat well, sleep, move.", "Drink water, rest, walk."]  # the third only differs in spaces
+    assert [repo.get_record(session, i).status.value for i in ids] == ["draft", "discarded", "draft", "discarded"]
+    service.undo_decision(session, decision_id=decision, by="cur")
+    assert repo.get_record(session, ids[0]).outputs == ["Eat well, sleep, move."]
+    assert [repo.get_record(session, i).status.value for i in ids] == ["draft"] * 4
+
+
+def test_a_decision_on_a_stale_version_is_refused_and_changes_nothing(session):
+    from curation.services import dedup as service
+    from db import repo
+    from db.dedup_tables import DuplicateDecision
+
+    ids = add_dataset(session)
+    repo.update_record(session, ids[0], expected_version=1, changes={"category": "health"}, by="ann")
+    session.commit()
+    with pytest.raises(repo.ConflictError, match=f"record {ids[0]} was changed by ann"):
+        service.decide(session, dataset="demo", record_ids=[ids[0], ids[1]], decision="keep_one", keep_id=ids[1],
+                       versions={ids[0]: 1, ids[1]: 1})
+    assert repo.get_record(session, ids[0]).status.value == "draft"
+    assert session.query(DuplicateDecision).count() == 0
+
+
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dataset="nope", record_ids=[1, 2], decision="keep_one", keep_id=1), "dataset 'nope' does not exist"),
+    (dict(dataset="demo", record_ids=[1, 2], decision="delete"), "unknown decision 'delete': choose one of keep_one, not_duplicates, merge"),
+    (dict(dataset="demo", record_ids=[1, 1], decision="not_duplicates"), "a decision needs two or more records"),
+    (dict(dataset="demo", record_ids=[1, 2], decision="keep_one"), "keep_one needs the id of the record to keep, one of 1, 2"),
+    (dict(dataset="demo", record_ids=[1, 99], decision="not_duplicates"), "record(s) 99 are not in dataset 'demo'"),
+])
+def test_a_bad_decision_is_refused_with_its_reason(session, kwargs, message):
+    from curation.services import dedup as service
+
+    add_dataset(session)
+    with pytest.raises(service.DedupError) as error:
+        service.decide(session, **kwargs)
+    assert str(error.value) == message
+
+
+def test_the_lexical_rule_groups_pairs_above_its_threshold(session):
+    from curation.services.dedup import run_dedup
+
+    ids = add_dataset(session)
+    report = run_dedup(session, dataset="demo", lexical=True)
+    assert (report.method, report.fields, report.threshold) == ("lexical", "instruction", 0.7)
+    assert member_ids(report.groups) == [[ids[0], ids[1]]]  # identical words; 2 and 5 are exact duplicates
+    assert report.highest_score == 1.0
+
+
+def test_the_editor_hint_finds_what_is_being_typed(session, embedder):
+    from curation.services import dedup as service
+
+    ids = add_dataset(session)
+    hint = service.near_duplicate_hint(session, dataset="demo", embedder=embedder)
+    found = service.closest_records(session, hint, instruction="Give three tips for staying healthy!")
+    assert sorted(r["id"] for r in found) == [ids[0], ids[1]]
+    assert found[0]["score"] >= found[1]["score"] >= 0.95
+    assert service.closest_records(session, hint, instruction="Name a bird that cannot fly.") == []
+    assert [r["id"] for r in service.closest_records(session, hint, instruction="What is the capital of France?",
+                                                     exclude_id=ids[2])] == [ids[5]]
+    service.remember_record(hint, record_id=999, instruction="Name a bird that cannot fly.")
+    assert service.closest_records(session, hint, instruction="Name a bird that cannot fly.") == []  # 999 not stored
+
+
+def test_quality_report_counts_live_records(session):
+    from curation.services.dedup import quality_report
+
+    ids = add_dataset(session, rows=RECORDS + [("Write a poem about rain.", "No input", "<nooutput>")])
+    report = quality_report(session, dataset="demo")
+    assert report["records"] == 7
+    assert {k: v for k, v in report["flags"].items() if v} == {"instruction_length": 1, "placeholder_input": 1,
+                                                               "placeholder_output": 1}
+    assert report["examples"]["instruction_length"] == [ids[3]]  # "Summarize the text.": three words
+    assert report["examples"]["placeholder_output"] == [ids[6]]
+
+
+@requires_shared_data
+def test_llamafactory_demo_imported_with_duplicates_gives_13_exact_groups(session):
+    from curation.importer import import_files
+    from curation.services.dedup import exact_duplicate_groups
+
+    import_files(session, "demo", [SHARED_DATA / "alpaca_format" / "llamafactory_alpaca_en_demo.json"],
+                 keep_duplicates=True)
+    groups = exact_duplicate_groups(session, dataset="demo")
+    assert sorted(len(g.records) for g in groups) == [2] * 12 + [3]
+
+
+# ---- the command line -----------------------------------------------------------------------------
+
+def test_dedup_and_flags_commands(sqlite_url, capsys):
+    from curation.cli import main
+    from db.engine import open_database, session_for
+
+    engine = open_database(sqlite_url)
+    with session_for(engine) as session:
+        ids = add_dataset(session)
+    engine.dispose()
+    assert main(["--db", sqlite_url, "dedup", "--dataset", "demo", "--lexical"]) == 0
+    out = capsys.readouterr().out
+    assert "exact duplicates: 1 groups, 2 records" in out
+    assert "near-duplicates (lexical, instruction, score > 0.7): 1 groups, 2 records" in out
+    assert f"  group 1 (score 1.000, keep #{ids[1]}):" in out
+    assert main(["--db", sqlite_url, "dedup", "--dataset", "demo", "--lexical", "--json"]) == 0
+    assert [[r["id"] for r in g["records"]] for g in json.loads(capsys.readouterr().out)["groups"]] == [ids[:2]]
+    assert main(["--db", sqlite_url, "flags", "--dataset", "demo"]) == 0
+    assert "dataset demo: 6 records checked" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["dedup", "--dataset", "nope"], "error: dataset 'nope' does not exist"),
+    (["dedup", "--dataset", "demo", "--lexical", "--threshold", "1.5"],
+     "error: threshold must be above 0 and at most 1, got 1.5"),
+    (["flags", "--dataset", "nope"], "error: dataset 'nope' does not exist"),
+])
+def test_commands_refuse_bad_input_with_one_line_and_exit_2(sqlite_url, capsys, argv, message):
+    from curation.cli import main
+    from db.engine import open_database, session_for
+
+    engine = open_database(sqlite_url)
+    with session_for(engine) as session:
+        add_dataset(session)
+    engine.dispose()
+    assert main(["--db", sqlite_url, *argv]) == 2
+    assert capsys.readouterr().err.strip() == message

@@ -65,12 +65,12 @@ def _dataset_id(session: Session, name: str) -> int:
     return dataset.id
 
 
-def _live_records(session: Session, dataset_id: int) -> list[dict[str, Any]]:
-    """The dataset's records that are not discarded, as plain dicts in id order."""
+def _live_records(session: Session, dataset_id: int, discarded: bool = False) -> list[dict[str, Any]]:
+    """The dataset's records that are not discarded (or all of them), as plain dicts in id order."""
     columns = (Record.id, Record.instruction, Record.input, Record.outputs, Record.status, Record.category,
                Record.created_by, Record.created_at, Record.content_hash)
-    rows = session.exec(select(*columns).where(Record.dataset_id == dataset_id,
-                                               Record.status != RecordStatus.discarded).order_by(Record.id))
+    query = select(*columns).where(Record.dataset_id == dataset_id).order_by(Record.id)
+    rows = session.exec(query if discarded else query.where(Record.status != RecordStatus.discarded))
     return [{"id": r.id, "instruction": r.instruction, "input": r.input, "output": (r.outputs or [""])[0],
              "status": getattr(r.status, "value", r.status), "category": r.category, "created_by": r.created_by,
              "created_at": r.created_at.isoformat(), "content_hash": r.content_hash} for r in rows]
@@ -131,7 +131,8 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
         raise DedupError(f"threshold must be above 0 and at most 1, got {threshold}")
     dataset_id = _dataset_id(session, dataset)
     started = time.perf_counter()
-    records = _live_records(session, dataset_id)
+    # Discarded records are searched too, so that undoing a discard brings its group back without a new search.
+    records = _live_records(session, dataset_id, discarded=True)
     floor = threshold if lexical else min(threshold, SEMANTIC_FLOOR)
     run = DedupRun(dataset_id=dataset_id, method=method, fields=fields, threshold=threshold, floor=floor,
                    record_count=len(records), created_by=by)
