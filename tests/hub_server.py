@@ -162,6 +162,17 @@ class HubServer:
     def clear_failures(self) -> None:
         self.state.failures.clear()
 
+    def seed_repo(self, repo_type: str, repo_id: str, files: dict[str, bytes], *, owner: str = "tester") -> str:
+        """Create a repository holding `files` directly (test set-up, not an API path); returns its commit id."""
+        sha = hashlib.sha1(f"{repo_id}{time.time_ns()}".encode()).hexdigest()
+        stored = {path: StoredFile(data, path.endswith(LFS_SUFFIXES) or b"\0" in data[:1024])
+                  for path, data in files.items()}
+        repo = Repo(repo_type, repo_id, False, owner)
+        repo.commits[sha] = Commit(sha=sha, parent=None, title="seed", files=stored)
+        repo.branches["main"] = sha
+        self.state.repos[(repo_type, repo_id)] = repo
+        return sha
+
     def repo(self, repo_type: str, repo_id: str) -> Repo | None:
         return self.state.repos.get((repo_type, repo_id))
 

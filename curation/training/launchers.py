@@ -76,7 +76,7 @@ class LocalLauncher:
 
     def command(self, job: SFTJob) -> list[str]:
         if self.num_processes > 1:
-            return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(self.num_processes),
+            return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(self.num_processes),
                     "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                     str(SCRIPT), *job.to_args()]
         return [sys.executable, str(SCRIPT), *job.to_args()]

@@ -66,6 +66,7 @@ class SFTJob:
     metrics_file: str = field(default="", metadata={"help": "JSON-lines metrics file (default OUTPUT_DIR/metrics.jsonl)"})
     output_repo: str = field(default="", metadata={"help": "Hub model repo to push to at the end (empty: no push)"})
     private: bool = field(default=True, metadata={"help": "create the output repo private"})
+    shuffle: bool = field(default=True, metadata={"help": "shuffle rows (off: file order, for reproducible runs)"})
 
     def to_args(self) -> list[str]:
         """The command-line arguments that rebuild this job (only those that differ from the defaults)."""
@@ -222,7 +223,14 @@ def main(argv: list[str] | None = None) -> int:
         gradient_checkpointing=job.gradient_checkpointing and cuda, dataset_num_proc=None,
         dataloader_num_workers=0, disable_tqdm=True,
     )
-    trainer = SFTTrainer(model=model, args=config, train_dataset=train, processing_class=tokenizer,
+    trainer_class = SFTTrainer
+    if not job.shuffle:
+        class InOrderSFTTrainer(SFTTrainer):
+            def _get_train_sampler(self, *args, **kwargs):
+                return torch.utils.data.SequentialSampler(self.train_dataset)
+
+        trainer_class = InOrderSFTTrainer
+    trainer = trainer_class(model=model, args=config, train_dataset=train, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[JsonLinesMetrics()])
     result = trainer.train()
     final = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
