@@ -39,7 +39,7 @@ def export_dataset(session: Session, dataset_name: str, format: str, out: str | 
         drafts = [repo.task_draft(session, task) for task in tasks]
         write_sni_tasks(drafts, out)
         return len(drafts)
-    records = (repo.record_draft(r) for r in repo.iter_records(session, dataset.id, wanted))
+    records = repo.iter_record_drafts(session, dataset.id, wanted, columns=repo.TRAINING_COLUMNS)
     if format == "parquet":
         return write_parquet(records, out)
     return write_jsonl(records, out, format)

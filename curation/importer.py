@@ -81,8 +81,8 @@ def import_files(session: Session, dataset_name: str, paths: list[str | Path], *
             reason = f"imported from {Path(p.path).name}"
             if p.tasks:
                 for task in p.tasks:
-                    kept = _without_duplicates(task.instances, seen, keep_duplicates, report)
-                    repo.insert_task(session, dataset.id, task, by=by, reason=reason, instances=kept)
+                    kept, hashes = _without_duplicates(task.instances, seen, keep_duplicates, report)
+                    repo.insert_task(session, dataset.id, task, by=by, reason=reason, instances=kept, hashes=hashes)
                     report.tasks += 1
                     done += len(task.instances)
                     if progress:
@@ -90,8 +90,8 @@ def import_files(session: Session, dataset_name: str, paths: list[str | Path], *
             else:
                 for start in range(0, len(p.records), BATCH):
                     batch = p.records[start:start + BATCH]
-                    kept = _without_duplicates(batch, seen, keep_duplicates, report)
-                    repo.insert_records(session, dataset.id, kept, by=by, reason=reason)
+                    kept, hashes = _without_duplicates(batch, seen, keep_duplicates, report)
+                    repo.insert_records(session, dataset.id, kept, by=by, reason=reason, hashes=hashes)
                     done += len(batch)
                     if progress:
                         progress(done, total)
@@ -104,9 +104,11 @@ def import_files(session: Session, dataset_name: str, paths: list[str | Path], *
 
 
 def _without_duplicates(drafts: list[RecordDraft], seen: set[str], keep_duplicates: bool,
-                        report: FileReport) -> list[RecordDraft]:
-    """Drop exact duplicates of records already in the dataset or earlier in this import."""
-    kept = []
+                        report: FileReport) -> tuple[list[RecordDraft], list[str]]:
+    """Drop exact duplicates of records already in the dataset or earlier in this import.
+
+    Returns the records kept and their content hashes."""
+    kept, hashes = [], []
     for draft in drafts:
         digest = draft.hash()
         if digest in seen and not keep_duplicates:
@@ -114,8 +116,9 @@ def _without_duplicates(drafts: list[RecordDraft], seen: set[str], keep_duplicat
             continue
         seen.add(digest)
         kept.append(draft)
+        hashes.append(digest)
     report.imported += len(kept)
-    return kept
+    return kept, hashes
 
 
 __all__ = ["FormatError", "ImportReport", "StrictImportError", "import_files", "parse_files"]

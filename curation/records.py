@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
-
-_WHITESPACE = re.compile(r"\s+")
-
 
 def normalize_text(text: str | None) -> str:
     """Text as compared for exact duplicates: NFKC, whitespace collapsed and trimmed.
@@ -17,7 +13,9 @@ def normalize_text(text: str | None) -> str:
     """
     if not text:
         return ""
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.split())
 
 
 def content_hash(instruction: str, input: str, outputs: list[str], messages: list | None = None) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
@@ -24,16 +26,22 @@ def _enable_sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _dump_json(value) -> str:
+    # orjson: several times faster than json for the JSON columns of bulk imports.
+    return orjson.dumps(value).decode()
+
+
 def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False},
+                               json_serializer=_dump_json, json_deserializer=orjson.loads)
         event.listen(engine, "connect", _enable_sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, json_serializer=_dump_json, json_deserializer=orjson.loads)
 
 
 def migrate(engine: Engine) -> None:

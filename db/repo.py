@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, text, update
 from sqlmodel import Session, select
 
 from curation.records import SNI_LIST_FIELDS, ExampleDraft, RecordDraft, TaskDraft, content_hash
@@ -83,34 +83,54 @@ def existing_hashes(session: Session, dataset_id: int) -> set[str]:
     return set(session.exec(select(Record.content_hash).where(Record.dataset_id == dataset_id)))
 
 
+def _allocate_record_ids(session: Session, first_row: dict, count: int) -> list[int]:
+    """Ids for `count` new records, the first of which (first_row) is inserted here.
+
+    Bulk inserts then carry explicit ids, so no per-row RETURNING round trip is needed.
+    PostgreSQL draws them from the sequence; SQLite gives max(id)+1 to each new row and,
+    once our first insert holds the write lock, nobody else can take ids in between.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        sequence = connection.execute(text("SELECT pg_get_serial_sequence('record', 'id')")).scalar_one()
+        return list(connection.execute(text("SELECT nextval(:seq) FROM generate_series(1, :n)"),
+                                       {"seq": sequence, "n": count}).scalars())
+    first_id = connection.execute(insert(Record.__table__).returning(Record.__table__.c.id), first_row).scalar_one()
+    return list(range(first_id, first_id + count))
+
+
 def insert_records(session: Session, dataset_id: int, drafts: list[RecordDraft], *, by: str | None,
-                   reason: str, task_id: int | None = None,
-                   status: RecordStatus = RecordStatus.draft) -> list[int]:
+                   reason: str, task_id: int | None = None, status: RecordStatus = RecordStatus.draft,
+                   hashes: list[str] | None = None) -> list[int]:
     """Insert many records and their first Revision in bulk; returns their ids in order."""
     if not drafts:
         return []
     now = utcnow()
+    hashes = hashes or [d.hash() for d in drafts]
     rows = [
         {
             "dataset_id": dataset_id, "task_id": task_id, "position": d.source_line if task_id else None,
             "external_id": d.external_id, "instruction": d.instruction, "input": d.input,
             "outputs": list(d.outputs), "system_prompt": d.system_prompt, "messages": d.messages,
             "category": d.category, "source_file": d.source_file, "source_line": d.source_line,
-            "extra": d.extra, "status": status, "created_by": by, "updated_by": by,
-            "created_at": now, "updated_at": now, "version": 1, "content_hash": d.hash(),
+            "extra": d.extra, "status": status.value, "review_note": None, "created_by": by, "updated_by": by,
+            "created_at": now, "updated_at": now, "version": 1, "content_hash": digest,
         }
-        for d in drafts
+        for d, digest in zip(drafts, hashes)
     ]
-    ids = list(session.scalars(insert(Record).returning(Record.id, sort_by_parameter_order=True), rows))
-    revisions = []
+    ids = _allocate_record_ids(session, rows[0], len(rows))
     for record_id, row in zip(ids, rows):
-        values = {**row, "id": record_id, "review_note": None}
-        revisions.append({
-            "entity_type": "record", "entity_id": record_id, "version": 1, "changed_by": by,
-            "changed_at": now, "reason": reason,
-            "snapshot": {column: _jsonable(values.get(column)) for column in Record.model_fields},
-        })
-    session.execute(insert(Revision), revisions)
+        row["id"] = record_id
+    connection = session.connection()
+    already_inserted = 0 if connection.dialect.name == "postgresql" else 1
+    if len(rows) > already_inserted:
+        connection.execute(insert(Record.__table__), rows[already_inserted:])
+    stamp = now.isoformat()
+    connection.execute(insert(Revision.__table__), [
+        {"entity_type": "record", "entity_id": row["id"], "version": 1, "changed_by": by, "changed_at": now,
+         "reason": reason, "snapshot": {**row, "created_at": stamp, "updated_at": stamp}}
+        for row in rows
+    ])
     return ids
 
 
@@ -165,6 +185,24 @@ def iter_records(session: Session, dataset_id: int, statuses: Iterable[RecordSta
         session.expunge_all()
 
 
+TRAINING_COLUMNS = ("instruction", "input", "outputs", "system_prompt", "messages", "category")
+DRAFT_COLUMNS = (*TRAINING_COLUMNS, "source_file", "source_line", "external_id", "extra")
+
+
+def iter_record_drafts(session: Session, dataset_id: int, statuses: Iterable[RecordStatus] | None = None,
+                       columns: tuple[str, ...] = DRAFT_COLUMNS, batch_size: int = 5000) -> Iterator[RecordDraft]:
+    """A dataset's records as drafts in id order: plain column reads, no ORM objects (fast export).
+
+    `columns=TRAINING_COLUMNS` reads only what a training format needs."""
+    table = Record.__table__
+    query = select(*[table.c[name] for name in columns]).where(table.c.dataset_id == dataset_id)
+    if statuses:
+        query = query.where(table.c.status.in_([s.value for s in statuses]))
+    result = session.connection().execution_options(yield_per=batch_size).execute(query.order_by(table.c.id))
+    for row in result:
+        yield RecordDraft(**dict(zip(columns, row)))
+
+
 def record_draft(record: Record) -> RecordDraft:
     return RecordDraft(
         instruction=record.instruction, input=record.input, outputs=list(record.outputs),
@@ -177,7 +215,7 @@ def record_draft(record: Record) -> RecordDraft:
 # ---- tasks ----------------------------------------------------------------------------------------
 
 def insert_task(session: Session, dataset_id: int, draft: TaskDraft, *, by: str | None, reason: str,
-                instances: list[RecordDraft] | None = None) -> Task:
+                instances: list[RecordDraft] | None = None, hashes: list[str] | None = None) -> Task:
     """A task with its examples and instances (all of draft.instances unless given)."""
     task = Task(dataset_id=dataset_id, name=draft.name, definition=draft.definition,
                 emphasis_and_caution=draft.emphasis_and_caution, things_to_avoid=draft.things_to_avoid,
@@ -191,7 +229,7 @@ def insert_task(session: Session, dataset_id: int, draft: TaskDraft, *, by: str 
     ]) if draft.examples else None
     add_revision(session, task, by=by, reason=reason)
     insert_records(session, dataset_id, draft.instances if instances is None else instances,
-                   by=by, reason=reason, task_id=task.id)
+                   by=by, reason=reason, task_id=task.id, hashes=hashes)
     return task
 
 

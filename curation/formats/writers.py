@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+
+import orjson
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -52,10 +54,10 @@ def write_jsonl(records: Iterable[RecordDraft], path: Path, format: str) -> int:
     """Write one JSON line per record; returns the count."""
     convert = ROW_WRITERS[format]
     count = 0
-    with open(path, "w", encoding="utf-8") as out:
+    with open(path, "wb") as out:
         for record in records:
-            out.write(json.dumps(convert(record), ensure_ascii=False))
-            out.write("\n")
+            out.write(orjson.dumps(convert(record)))
+            out.write(b"\n")
             count += 1
     return count
 
