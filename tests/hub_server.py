@@ -378,7 +378,8 @@ class HubHandler(BaseHTTPRequestHandler):
         with self.hub.state.lock:
             if (repo_type, repo_id) in self.hub.state.repos:
                 return self._send_json({"error": "You already created this repo", "url": url}, 409)
-            repo = Repo(repo_type, repo_id, bool(body.get("private")), user)
+            private = body.get("visibility") == "private" if "visibility" in body else bool(body.get("private"))
+            repo = Repo(repo_type, repo_id, private, user)
             first = Commit(sha=uuid.uuid4().hex + uuid.uuid4().hex[:8], parent=None, title="initial commit",
                            files={".gitattributes": StoredFile(b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
                                                                b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n",
