@@ -36,7 +36,7 @@ def _percentiles(values: list[int]) -> dict[str, float]:
     if not values:
         return {}
     array = np.asarray(values)
-    summary = {f"p{p}": float(np.percentile(array, p)) for p in PERCENTILES}
+    summary = {f"p{p}": round(float(np.percentile(array, p)), 2) for p in PERCENTILES}
     summary.update(mean=round(float(array.mean()), 1), max=int(array.max()))
     return summary
 
