@@ -144,3 +144,29 @@ def test_a_killed_import_process_leaves_no_partial_batch(sqlite_url, tmp_path):
     process.wait(30)
     assert counts(sqlite_url)["record"] == 0
     assert counts(sqlite_url)["dataset"] == 0
+
+
+def test_a_terminal_gets_a_progress_bar(sqlite_url):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    result = subprocess.run(
+        [sys.executable, "-m", "curation", "--db", sqlite_url, "import", str(FIXTURES / "dolly_small.jsonl"),
+         "--dataset", "tty"], cwd=REPO, stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert result.returncode == 0
+    assert b"importing: 100%" in shown and b"2/2" in shown
