@@ -7,6 +7,9 @@ stamp=.venv/.requirements.sha256
 wanted=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "installing requirements.txt into .venv (first run takes a few minutes)" >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  # (the filter drops pip's notes about local index folders some machines configure but lack)
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "installing requirements.txt failed" >&2; exit 1; }
   echo "$wanted" > "$stamp"
 fi
