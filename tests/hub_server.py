@@ -26,7 +26,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -317,6 +316,8 @@ class HubHandler(BaseHTTPRequestHandler):
             if error.code:
                 headers["X-Error-Code"] = error.code
             self._send_json({"error": error.message}, error.status, headers)
+        except Exception as error:  # a server bug must answer, not drop the connection
+            self._send_json({"error": f"test hub bug: {type(error).__name__}: {error}"}, 500)
 
     def _send(self, body: bytes, status: int = 200, headers: dict | None = None, content_type: str = "application/json"):
         self.send_response(status)
@@ -492,7 +493,7 @@ class HubHandler(BaseHTTPRequestHandler):
                         "oid": existing.entry(item["path"])["oid"] if existing else None})
         self._send_json({"files": out, "commitOid": commit.sha if commit else None})
 
-    def lfs_batch(self, kind: str, repo_id: str):
+    def lfs_batch(self, repo_id: str, kind: str = ""):
         self._repo(kind, repo_id, write=True)
         body = self._json_body()
         objects = []
@@ -552,7 +553,7 @@ class HubHandler(BaseHTTPRequestHandler):
                          "commitUrl": f"{self.hub.url}/{PREFIX[repo.repo_type]}{repo_id}/commit/{sha}"})
 
     # Downloads ----------------------------------------------------------------------------------------
-    def resolve(self, kind: str, repo_id: str, revision: str, path: str):
+    def resolve(self, repo_id: str, revision: str, path: str, kind: str = ""):
         repo = self._repo(kind, repo_id)
         commit = self._commit(repo, revision)
         stored = commit.files.get(path)
@@ -615,7 +616,6 @@ class HubHandler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Date", formatdate(usegmt=True))
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True

@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         if not assistant_only:
             train = train.map(to_final_reply, remove_columns=["messages"])
     loss_mode = "assistant turns only" if assistant_only else "completion (final reply) only"
+    say(f"SFT {job.method} of {job.base_model}: world size {int(os.environ.get('WORLD_SIZE', '1'))}")
     say(f"SFT {job.method} of {job.base_model} on {job.dataset}@{job.dataset_revision}: {len(train)} rows, "
         f"loss on {loss_mode}, chat template: {template_note}, precision {precision}")
 
