@@ -100,7 +100,7 @@ def run(name: str, *, method: str, tuned: bool, model_dir: Path, data, steps: in
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--alpaca", default=str(ROOT.parent / "shared" / "data" / "alpaca_data.json"))
+    parser.add_argument("--alpaca", default=str(ROOT.parent / "shared" / "data" / "alpaca_format" / "stanford_alpaca_52k.json"))
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--max-length", type=int, default=1024)
