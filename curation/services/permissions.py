@@ -53,7 +53,8 @@ def authorize(actor: Actor | None, action: str, *, created_by: str | None = None
         if not actor.reviews:
             raise PermissionDenied(f"only a curator can {action}")
         if action in ("approve", "reject") and status != RecordStatus.submitted:
-            raise PermissionDenied(f"only a submitted item can be {action}d; this one is {status.value}")
+            done = {"approve": "approved", "reject": "rejected"}[action]
+            raise PermissionDenied(f"only a submitted item can be {done}; this one is {status.value}")
         if action == "discard" and status == RecordStatus.discarded:
             raise PermissionDenied("this item is already discarded")
         return

@@ -1,0 +1,127 @@
+"""What every tab receives: settings, the database, the signed-in user, and friendly errors."""
+from __future__ import annotations
+
+import functools
+import html
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import gradio as gr
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from curation.config import Settings
+from curation.preview import PreviewError
+from curation.services.admin import actor_for
+from curation.services.annotation import InvalidInput
+from curation.services.history import conflict_summary
+from curation.services.permissions import Actor, PermissionDenied
+from db import repo
+from db.models import Role
+
+log = logging.getLogger("instruct_studio.ui")
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    preview_tokenizer: str | None = None
+    _loads: list[tuple[Callable, list, list, tuple | None]] = field(default_factory=list)
+    # Set by the app while building: shared components tabs may wire to (see curation/ui/app.py).
+    tabs: Any = None
+    open_request: Any = None
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits when the block ends normally and rolls back on any error."""
+        from db.engine import session_for
+
+        session = session_for(self.engine)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def actor(self, request: gr.Request | None) -> Actor:
+        """The signed-in user; PermissionDenied when nobody is."""
+        name = getattr(request, "username", None) if request is not None else None
+        with self.session() as session:
+            actor = actor_for(session, name)
+        if actor is None:
+            raise PermissionDenied("sign in first")
+        return actor
+
+    @staticmethod
+    def require(actor: Actor, *roles: Role) -> None:
+        if actor.role != Role.admin and actor.role not in roles:
+            raise PermissionDenied(f"this needs the {' or '.join(r.value for r in roles)} role")
+
+    def datasets(self) -> list[str]:
+        with self.session() as session:
+            return [d.name for d in repo.list_datasets(session)]
+
+    def on_load(self, fn: Callable, inputs: list | None = None, outputs: list | None = None,
+                then: tuple[Callable, list, list] | None = None) -> None:
+        """Run fn(*inputs) when the page loads (a private listener), then `then` = (fn, inputs, outputs) if given."""
+        self._loads.append((fn, list(inputs or []), list(outputs or []), then))
+
+    def friendly(self, fn: Callable) -> Callable:
+        """Decorate a handler: domain errors become a short gr.Error; a conflict says what the other person changed."""
+        return friendly(fn, self._base_snapshot)
+
+    def _base_snapshot(self, exc: repo.ConflictError) -> dict:
+        """The saved version the user was editing when the conflict happened."""
+        with self.session() as session:
+            for revision in repo.history(session, exc.entity, exc.entity_id):
+                if revision.version == exc.expected_version:
+                    return revision.snapshot
+        return {}
+
+
+def error_message(exc: BaseException) -> str | None:
+    """The one line a user sees for a domain error; None for an unexpected one."""
+    if isinstance(exc, repo.ConflictError):
+        mine = getattr(exc, "mine", None) or {}
+        theirs = conflict_summary(exc.entity, mine, exc.current) if mine else ""
+        who = exc.current.get("updated_by") or "someone else"
+        return (f"Not saved: {who} saved this {exc.entity} first (now version {exc.current.get('version')}). "
+                + (f"Their change: {theirs}. " if theirs else "")
+                + "Your edit is still in the form: copy what you need, then reopen the item.")
+    if isinstance(exc, PermissionDenied):
+        return f"Not allowed: {exc}."
+    if isinstance(exc, repo.NotFoundError):
+        return f"Not found: {exc}."
+    if isinstance(exc, (InvalidInput, PreviewError)):
+        return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
+    return None
+
+
+def friendly(fn: Callable, base_snapshot: Callable[[repo.ConflictError], dict] | None = None) -> Callable:
+    """Turn domain errors into a short gr.Error (escaped: the toast renders HTML); log the unexpected."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as exc:  # every error becomes a short message, never a stack trace
+            if isinstance(exc, repo.ConflictError) and base_snapshot is not None:
+                try:
+                    exc.mine = base_snapshot(exc)
+                except Exception:  # the message is still useful without their change spelled out
+                    log.exception("could not read the base version of a conflict")
+            message = error_message(exc)
+            if message is None:
+                log.exception("unexpected error in %s", fn.__name__)
+                message = "Something went wrong and nothing was changed. The error was logged for the admin."
+            raise gr.Error(html.escape(message, quote=False), duration=None if isinstance(exc, repo.ConflictError) else 8,
+                           print_exception=False) from None
+
+    return wrapper

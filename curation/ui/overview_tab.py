@@ -1,0 +1,78 @@
+"""Overview: counts by status, category, author and day, as plots."""
+from __future__ import annotations
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from curation.services import review
+from curation.services.permissions import authorize
+from curation.ui.context import AppContext
+
+TAB_TITLE = "Overview"
+TAB_ORDER = 50
+STATUS_COLORS = {"draft": "#94a3b8", "submitted": "#f59e0b", "approved": "#22c55e", "rejected": "#ef4444",
+                 "discarded": "#6b7280"}
+
+
+def _bar(title: str, labels: list[str], values: list[int], *, horizontal: bool = False,
+         colors: list[str] | None = None) -> go.Figure:
+    bar = (go.Bar(y=labels, x=values, orientation="h", marker_color=colors or "#6366f1") if horizontal
+           else go.Bar(x=labels, y=values, marker_color=colors or "#6366f1"))
+    figure = go.Figure(bar)
+    figure.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
+                         bargap=0.35)
+    # Labels are categories (a day is a label too), and horizontal bars read top-down, largest first.
+    figure.update_xaxes(type="category") if not horizontal else figure.update_yaxes(type="category",
+                                                                                    autorange="reversed")
+    return figure
+
+
+def figures(counts: review.Overview) -> tuple[go.Figure, go.Figure, go.Figure, go.Figure, str]:
+    statuses = [s for s in STATUS_COLORS if s in counts.by_status]
+    total = sum(counts.by_status.values())
+    tasks = sum(counts.tasks_by_status.values())
+    summary = (f"**{total:,}** records · **{tasks:,}** tasks · "
+               + " · ".join(f"{s} **{counts.by_status[s]:,}**" for s in statuses))
+    return (
+        _bar("Records by status", statuses, [counts.by_status[s] for s in statuses],
+             colors=[STATUS_COLORS[s] for s in statuses]),
+        _bar("Top categories", [c for c, _ in counts.by_category], [n for _, n in counts.by_category],
+             horizontal=True),
+        _bar("Records by author", [a for a, _ in counts.by_author], [n for _, n in counts.by_author],
+             horizontal=True),
+        _bar("Records by day of last change", [d for d, _ in counts.by_day], [n for _, n in counts.by_day]),
+        summary,
+    )
+
+
+def build(ctx: AppContext) -> dict:
+    with gr.Row():
+        dataset = gr.Dropdown(label="Dataset", choices=[("All datasets", "")], value="", scale=3,
+                              allow_custom_value=True, elem_id="overview-dataset")
+        refresh = gr.Button("Refresh", scale=1, elem_id="overview-refresh")
+    summary = gr.Markdown(elem_id="overview-summary")
+    with gr.Row():
+        by_status = gr.Plot(show_label=False)
+        by_category = gr.Plot(show_label=False)
+    with gr.Row():
+        by_author = gr.Plot(show_label=False)
+        by_day = gr.Plot(show_label=False)
+
+    @ctx.friendly
+    def overview(dataset, request: gr.Request):
+        """Counts by status, category, author and day for a dataset (empty: all), as plots and a summary line."""
+        authorize(ctx.actor(request), "view")
+        with ctx.session() as session:
+            counts = review.overview(session, dataset=dataset or None)
+        return figures(counts)
+
+    @ctx.friendly
+    def on_load(request: gr.Request):
+        choices = gr.update(choices=[("All datasets", "")] + [(d, d) for d in ctx.datasets()])
+        return (choices, *overview.__wrapped__("", request))
+
+    outputs = [by_status, by_category, by_author, by_day, summary]
+    refresh.click(overview, [dataset], outputs, api_name="overview")
+    dataset.input(overview, [dataset], outputs, api_visibility="private")
+    ctx.on_load(on_load, None, [dataset, *outputs])
+    return {}

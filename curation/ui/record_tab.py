@@ -1,0 +1,249 @@
+"""The record editor: instruction, input, output(s), optional system prompt; checks, preview and history."""
+from __future__ import annotations
+
+import re
+
+import gradio as gr
+
+from curation.quality.records import record_flags
+from curation.records import RecordDraft
+from curation.services import annotation, history
+from curation.services.annotation import RecordForm, RecordView
+from curation.ui.context import AppContext
+from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
+
+TAB_TITLE = "Record"
+TAB_ORDER = 20
+_SEPARATOR = re.compile(r"^\s*---\s*$", re.MULTILINE)
+
+
+def split_outputs(output: str, more: str) -> list[str]:
+    """The main output, then each block of `more` (blocks separated by a line holding only ---)."""
+    extra = [block.strip("\n") for block in _SEPARATOR.split(more or "")]
+    return [o for o in [output or "", *extra] if o.strip()]
+
+
+def build(ctx: AppContext) -> dict:
+    with gr.Row(elem_classes=["editor"]):
+        with gr.Column(scale=3, elem_classes=["editor-main"]):
+            status = gr.HTML(status_html("record", None, None), elem_id="record-status")
+            with gr.Row():
+                dataset = gr.Dropdown(label="Dataset", choices=[], allow_custom_value=True, elem_id="record-dataset",
+                                      scale=2)
+                category = gr.Textbox(label="Category", placeholder="e.g. open_qa, brainstorming", scale=2,
+                                      elem_id="record-category")
+            instruction = gr.Textbox(label="Instruction", lines=3, max_lines=12, elem_id="record-instruction",
+                                     placeholder="What should the model do?")
+            input_ = gr.Textbox(label="Input (optional)", lines=2, max_lines=12, elem_id="record-input",
+                                placeholder="Context the instruction refers to, if any")
+            output = gr.Textbox(label="Output", lines=6, max_lines=24, elem_id="record-output",
+                                placeholder="The answer the model should learn to give")
+            with gr.Accordion("System prompt and other acceptable outputs", open=False):
+                system = gr.Textbox(label="System prompt (optional)", lines=2, elem_id="record-system")
+                more = gr.Textbox(label="Other acceptable outputs", lines=3, elem_id="record-more",
+                                  info="Separate outputs with a line holding only ---")
+            with gr.Row(elem_classes=["actions"]):
+                new_btn = gr.Button("New record", variant="secondary", size="md")
+                save_btn = gr.Button("Save · Ctrl+S", variant="primary", elem_classes=["shortcut-save"],
+                                     elem_id="record-save")
+                submit_btn = gr.Button("Submit for review · Ctrl+Enter", elem_classes=["shortcut-submit"],
+                                       elem_id="record-submit")
+            with gr.Group(visible=False, elem_classes=["review-box"]) as review_box:
+                reason = gr.Textbox(label="Review note", placeholder="Why it is rejected (the annotator sees this)",
+                                    elem_id="record-reason")
+                with gr.Row():
+                    approve_btn = gr.Button("Approve", variant="primary", elem_id="record-approve")
+                    reject_btn = gr.Button("Reject with note", variant="stop", elem_id="record-reject")
+                    discard_btn = gr.Button("Discard", variant="secondary", elem_id="record-discard")
+            record_id = gr.Number(visible=False, precision=0, label="record id")
+            version = gr.Number(visible=False, precision=0, label="version")
+            open_btn = gr.Button(visible=False)
+        with gr.Column(scale=2, elem_classes=["side"]):
+            gr.Markdown("#### Checks")
+            checks = gr.HTML(checks_html([], {}), elem_id="record-checks")
+            gr.Markdown("#### Training preview")
+            with gr.Row():
+                template = gr.Radio(list(TEMPLATES), value="Alpaca prompt", show_label=False, scale=3)
+                tokenizer = gr.Textbox(value=ctx.preview_tokenizer or "", show_label=False, scale=2,
+                                       placeholder="tokenizer folder or name", elem_id="record-tokenizer")
+            tokens = gr.Markdown(elem_id="record-tokens")
+            preview = gr.Textbox(label="As training sees it", lines=10, max_lines=30, interactive=False,
+                                 buttons=["copy"], elem_id="record-preview")
+            with gr.Accordion("History", open=True):
+                history_box = gr.HTML(history_html([]), elem_id="record-history")
+    draft = gr.BrowserState(None, storage_key="instruct-studio-record")
+
+    fields = [dataset, category, system, instruction, input_, output, more]
+    editable = [dataset, category, system, instruction, input_, output, more]
+    view_outputs = [record_id, version, status, *fields, history_box, save_btn, submit_btn, approve_btn, reject_btn,
+                    discard_btn, draft]
+
+    def show(view: RecordView | None, user: str, choices: list[str]) -> tuple:
+        if view is None:
+            blank = [gr.update(value=v, interactive=True) for v in (None, "", "", "", "", "", "")]
+            blank[0] = gr.update(value=choices[0] if len(choices) == 1 else None, choices=choices, interactive=True)
+            return (None, None, status_html("record", None, None), *blank, history_html([]),
+                    gr.update(interactive=True), gr.update(interactive=True), gr.update(interactive=False),
+                    gr.update(interactive=False), gr.update(interactive=False), {"user": user})
+        with ctx.session() as session:
+            entries = history.item_history(session, "record", view.id)
+        f = view.form
+        values = [f.dataset, f.category or "", f.system_prompt or "", f.instruction, f.input,
+                  f.outputs[0] if f.outputs else "", "\n---\n".join(f.outputs[1:])]
+        updates = [gr.update(value=v, interactive=view.can_edit) for v in values]
+        updates[0] = gr.update(value=f.dataset, choices=choices, interactive=False)
+        line = status_html("record", view.id, view.status, version=view.version, author=view.created_by,
+                           updated_by=view.updated_by, read_only=not view.can_edit, note=view.review_note)
+        if view.task_id:
+            line += f'<div class="hint">An instance of task #{view.task_id}: its status follows the task.</div>'
+        return (view.id, view.version, line, *updates, history_html(entries),
+                gr.update(interactive=view.can_edit), gr.update(interactive=view.can_edit and view.status in
+                                                                ("draft", "rejected")),
+                gr.update(interactive=view.can_review), gr.update(interactive=view.can_review),
+                gr.update(interactive=view.status != "discarded" and view.can_edit),
+                {"user": user, "id": view.id})
+
+    def form_of(dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v) -> RecordForm:
+        return RecordForm(dataset=dataset_v or "", instruction=instruction_v or "", input=input_v or "",
+                          outputs=split_outputs(output_v, more_v), system_prompt=system_v or None,
+                          category=category_v or None)
+
+    @ctx.friendly
+    def record_open(record_id, request: gr.Request):
+        """Open a record by id in the editor."""
+        actor = ctx.actor(request)
+        if not record_id:
+            raise annotation.InvalidInput("give a record id")
+        with ctx.session() as session:
+            view = annotation.open_record(session, actor, int(record_id))
+        return show(view, actor.name, ctx.datasets())
+
+    def run(action: str, actor, item_id, item_version, values: tuple, note: str | None = None) -> tuple:
+        form = form_of(*values)
+        item_id = int(item_id) if item_id else None
+        item_version = int(item_version) if item_version else None
+        with ctx.session() as session:
+            if action == "save" or item_id is None:
+                view = annotation.save_record(session, actor, form, record_id=item_id, expected_version=item_version)
+                item_id, item_version = view.id, view.version
+            if action != "save":
+                view = annotation.change_record(session, actor, item_id, action, expected_version=item_version,
+                                                form=None if action == "discard" else form, reason=note)
+        gr.Info({"save": "Saved.", "submit": "Submitted for review.", "approve": "Approved.",
+                 "reject": "Rejected: the annotator will see your note.", "discard": "Discarded."}[action])
+        return show(view, actor.name, ctx.datasets())
+
+    @ctx.friendly
+    def record_save(record_id, version, dataset, category, system_prompt, instruction, input, output,
+                    more_outputs, request: gr.Request):
+        """Save the record (a new draft when record_id is empty); refused if someone saved since `version`."""
+        return run("save", ctx.actor(request), record_id, version,
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs))
+
+    @ctx.friendly
+    def record_submit(record_id, version, dataset, category, system_prompt, instruction, input, output,
+                      more_outputs, request: gr.Request):
+        """Save the form's edits and submit the record for review."""
+        return run("submit", ctx.actor(request), record_id, version,
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs))
+
+    @ctx.friendly
+    def record_approve(record_id, version, dataset, category, system_prompt, instruction, input, output,
+                       more_outputs, request: gr.Request):
+        """Approve a submitted record (curators), with the form's edits if any."""
+        return run("approve", ctx.actor(request), record_id, version,
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs))
+
+    @ctx.friendly
+    def record_reject(record_id, version, dataset, category, system_prompt, instruction, input, output,
+                      more_outputs, note, request: gr.Request):
+        """Reject a submitted record with a note the annotator sees (curators)."""
+        return run("reject", ctx.actor(request), record_id, version,
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs), note)
+
+    @ctx.friendly
+    def record_discard(record_id, version, dataset, category, system_prompt, instruction, input, output,
+                       more_outputs, request: gr.Request):
+        """Discard the record (curators; it stays in the history, out of exports)."""
+        return run("discard", ctx.actor(request), record_id, version,
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs))
+
+    @ctx.friendly
+    def record_new(request: gr.Request):
+        actor = ctx.actor(request)
+        return show(None, actor.name, ctx.datasets())
+
+    def live(dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v, template_v, tokenizer_v):
+        outputs = split_outputs(output_v, more_v)
+        record = RecordDraft(instruction=instruction_v or "", input=input_v or "", outputs=outputs,
+                             system_prompt=system_v or None)
+        flags = record_flags(instruction_v or "", input_v or "", outputs) if (instruction_v or outputs) else {}
+        text, count = preview_values(record if (instruction_v or outputs) else None, template_v, tokenizer_v)
+        return checks_html([], flags), text, count or ""
+
+    def remember(item_id, item_version, dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v,
+                 request: gr.Request):
+        """What the browser keeps, so a reload does not lose unsaved typing."""
+        return {"user": getattr(request, "username", None), "id": item_id, "version": item_version, "dirty": True,
+                "values": [dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v]}
+
+    @ctx.friendly
+    def restore(stored, request: gr.Request):
+        actor = ctx.actor(request)
+        choices = ctx.datasets()
+        reviewer = gr.update(visible=actor.reviews)
+        if not isinstance(stored, dict) or stored.get("user") != actor.name:
+            return (*show(None, actor.name, choices), reviewer)
+        if stored.get("dirty"):
+            base = show(None, actor.name, choices)
+            if stored.get("id"):
+                with ctx.session() as session:
+                    base = show(annotation.open_record(session, actor, int(stored["id"])), actor.name, choices)
+            values = (stored.get("values") or [])[:7]
+            restored = [gr.update(value=v) for v in values]
+            gr.Info("Your unsaved edits were restored.")
+            return (stored.get("id"), stored.get("version"), base[2], *restored, *base[3 + len(values):-1],
+                    stored, reviewer)
+        if stored.get("id"):
+            try:
+                with ctx.session() as session:
+                    view = annotation.open_record(session, actor, int(stored["id"]))
+                return (*show(view, actor.name, choices), reviewer)
+            except Exception:  # the record may be gone; start blank
+                pass
+        return (*show(None, actor.name, choices), reviewer)
+
+    live_inputs = [*fields, template, tokenizer]
+    live_outputs = [checks, preview, tokens]
+    private = dict(api_visibility="private")
+
+    def then_live(event):
+        return event.then(live, live_inputs, live_outputs, show_progress="hidden", **private)
+
+    then_live(open_btn.click(record_open, [record_id], view_outputs, api_name="record_open"))
+    record_inputs = [record_id, version, *fields]
+    then_live(save_btn.click(record_save, record_inputs, view_outputs, api_name="record_save"))
+    then_live(submit_btn.click(record_submit, record_inputs, view_outputs, api_name="record_submit"))
+    then_live(approve_btn.click(record_approve, record_inputs, view_outputs, api_name="record_approve"))
+    then_live(reject_btn.click(record_reject, [*record_inputs, reason], view_outputs, api_name="record_reject"))
+    then_live(discard_btn.click(record_discard, record_inputs, view_outputs, api_name="record_discard"))
+    then_live(new_btn.click(record_new, None, view_outputs, **private))
+    for component in editable:
+        component.input(live, live_inputs, live_outputs, show_progress="hidden", trigger_mode="always_last",
+                        **private)
+        component.input(remember, [record_id, version, *fields], [draft], show_progress="hidden",
+                        trigger_mode="always_last", **private)
+    for component in (template, tokenizer):
+        component.change(live, live_inputs, live_outputs, show_progress="hidden", trigger_mode="always_last",
+                         **private)
+
+    def from_request(request_value, request: gr.Request):
+        kind, _, rest = (request_value or "").partition(":")
+        if kind != "record":
+            return tuple(gr.skip() for _ in view_outputs)
+        return record_open(int(rest.split(":")[0]), request)
+
+    if ctx.open_request is not None:
+        then_live(ctx.open_request.change(from_request, [ctx.open_request], view_outputs, **private))
+    ctx.on_load(restore, [draft], [*view_outputs, review_box], then=(live, live_inputs, live_outputs))
+    return {"record_id": record_id}

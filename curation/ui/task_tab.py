@@ -1,0 +1,352 @@
+"""The task editor: an SNI task's definition, positive and negative examples, and instances."""
+from __future__ import annotations
+
+import gradio as gr
+
+from curation.quality.records import record_flags
+from curation.records import RecordDraft
+from curation.services import history, tasks
+from curation.services.annotation import InvalidInput
+from curation.services.tasks import ExampleForm, TaskForm, TaskView
+from curation.ui import task_tables as tables
+from curation.ui.context import AppContext
+from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
+from curation.ui.safe import text_markdown
+
+TAB_TITLE = "Task"
+TAB_ORDER = 30
+DOMAINS = ["Wikipedia", "News", "Dialogue", "Fiction", "Books", "Reviews", "Social Media", "Web", "Code",
+           "Mathematics", "Commonsense", "Science", "Medicine", "Law", "Government and Politics", "Sociology",
+           "Geography", "History", "Sports", "Captions", "Personal Narratives", "Public Places"]
+FLAG_SAMPLE = 500  # instances checked for quality flags as you type
+_NOTHING_SELECTED = "Click an example in the table to edit, move or remove it."
+
+
+def _editing(number: int) -> str:
+    return f"Editing example **{number}**: change it below, then Update."
+
+
+def instance_flags(form: TaskForm) -> dict[str, str]:
+    """Quality flags over the instances (definition as the instruction), counted per check."""
+    found: dict[str, tuple[int, str]] = {}
+    for number, instance in enumerate(form.instances[:FLAG_SAMPLE], start=1):
+        for name, reason in record_flags(form.definition, instance.input, instance.outputs).items():
+            count, first = found.get(name, (0, f"instance {number}: {reason}"))
+            found[name] = (count + 1, first)
+    return {name: (first if count == 1 else f"{count} instances, e.g. {first}") for name, (count, first) in found.items()}
+
+
+def build(ctx: AppContext) -> dict:
+    with gr.Row(elem_classes=["editor"]):
+        with gr.Column(scale=3, elem_classes=["editor-main"]):
+            status = gr.HTML(status_html("task", None, None), elem_id="task-status")
+            with gr.Row():
+                dataset = gr.Dropdown(label="Dataset", choices=[], allow_custom_value=True, scale=1,
+                                      elem_id="task-dataset")
+                name = gr.Textbox(label="Task name", placeholder="e.g. task_country_capital", scale=2,
+                                  elem_id="task-name")
+            definition = gr.Textbox(label="Definition", lines=4, max_lines=20, elem_id="task-definition",
+                                    info="Markdown. Say what the input is and what the output must be.")
+            with gr.Accordion("Definition as annotators will read it", open=False):
+                definition_view = gr.Markdown(elem_id="task-definition-view")
+            with gr.Row():
+                emphasis = gr.Textbox(label="Emphasis & caution", lines=2, elem_id="task-emphasis")
+                avoid = gr.Textbox(label="Things to avoid", lines=2, elem_id="task-avoid")
+            with gr.Row():
+                categories = gr.Dropdown(label="Categories", choices=tasks.SNI_CATEGORIES, multiselect=True,
+                                         allow_custom_value=True, elem_id="task-categories")
+                domains = gr.Dropdown(label="Domains", choices=DOMAINS, multiselect=True, allow_custom_value=True,
+                                      elem_id="task-domains")
+
+            gr.Markdown("#### Examples", elem_classes=["section-title"])
+            examples = gr.Dataframe(value=tables.examples_frame([]), headers=tables.EXAMPLE_COLUMNS,
+                                    interactive=False, wrap=True, show_row_numbers=True, max_height=320,
+                                    elem_id="task-examples", column_widths=["90px", "28%", "24%", "30%"])
+            with gr.Group():
+                with gr.Row():
+                    kind = gr.Radio(["positive", "negative"], value="positive", label="Kind", scale=1,
+                                    elem_id="example-kind")
+                    selected_info = gr.Markdown("Click an example in the table to edit, move or remove it.",
+                                                elem_classes=["hint"], elem_id="example-selected-info")
+                    selected = gr.Number(visible=False, precision=0, value=None, label="selected example")
+                with gr.Row():
+                    ex_input = gr.Textbox(label="Example input", lines=2, elem_id="example-input")
+                    ex_output = gr.Textbox(label="Example output", lines=2, elem_id="example-output")
+                ex_explanation = gr.Textbox(label="Explanation", lines=2, elem_id="example-explanation",
+                                            placeholder="Why this output is right (or, for a negative, wrong)")
+                with gr.Row(elem_classes=["example-actions"]):
+                    add_ex = gr.Button("Add example", variant="primary", size="sm", min_width=90, elem_id="example-add")
+                    update_ex = gr.Button("Update", size="sm", min_width=80, elem_id="example-update")
+                    remove_ex = gr.Button("Remove", size="sm", min_width=80, elem_id="example-remove")
+                    up_ex = gr.Button("▲ Up", size="sm", min_width=60, elem_id="example-up")
+                    down_ex = gr.Button("▼ Down", size="sm", min_width=60, elem_id="example-down")
+
+            gr.Markdown("#### Instances", elem_classes=["section-title"])
+            instances = gr.Dataframe(value=tables.instances_frame([]), headers=tables.INSTANCE_COLUMNS,
+                                     interactive=True, wrap=True, show_row_numbers=True, max_height=420,
+                                     elem_id="task-instances")
+            with gr.Accordion("Paste instances from a spreadsheet", open=False, elem_id="paste-accordion"):
+                pasted = gr.Textbox(label="Rows to add", lines=4, elem_id="task-paste",
+                                    placeholder="one instance per line: input<TAB>output (or JSON lines)")
+                paste_btn = gr.Button("Add pasted rows", size="sm", elem_id="task-paste-add")
+
+            with gr.Row(elem_classes=["actions"]):
+                new_btn = gr.Button("New task", variant="secondary")
+                save_btn = gr.Button("Save · Ctrl+S", variant="primary", elem_classes=["shortcut-save"],
+                                     elem_id="task-save")
+                submit_btn = gr.Button("Submit · Ctrl+Enter", elem_classes=["shortcut-submit"],
+                                       elem_id="task-submit")
+            with gr.Group(visible=False, elem_classes=["review-box"]) as review_box:
+                reason = gr.Textbox(label="Review note", placeholder="Why it is rejected (the annotator sees this)",
+                                    elem_id="task-reason")
+                with gr.Row():
+                    approve_btn = gr.Button("Approve", variant="primary", elem_id="task-approve")
+                    reject_btn = gr.Button("Reject with note", variant="stop", elem_id="task-reject")
+                    discard_btn = gr.Button("Discard", variant="secondary", elem_id="task-discard")
+            task_id = gr.Number(visible=False, precision=0, label="task id")
+            version = gr.Number(visible=False, precision=0, label="version")
+            open_btn = gr.Button(visible=False)
+        with gr.Column(scale=2, elem_classes=["side"]):
+            gr.Markdown("#### Checks")
+            checks = gr.HTML(checks_html([], {}, what="task"), elem_id="task-checks")
+            gr.Markdown("#### Training preview (first instance)")
+            template = gr.Radio(list(TEMPLATES), value="Alpaca prompt", show_label=False)
+            tokenizer = gr.Textbox(value=ctx.preview_tokenizer or "", label="Tokenizer", elem_id="task-tokenizer",
+                                   placeholder="local folder or cached Hub name, for the chat template and tokens")
+            tokens = gr.Markdown(elem_id="task-tokens")
+            preview = gr.Textbox(label="As training sees it", lines=10, max_lines=30, interactive=False,
+                                 buttons=["copy"], elem_id="task-preview")
+            with gr.Accordion("History", open=True):
+                history_box = gr.HTML(history_html([]), elem_id="task-history")
+    draft = gr.BrowserState(None, storage_key="instruct-studio-task")
+
+    fields = [dataset, name, definition, emphasis, avoid, categories, domains, examples, instances]
+    text_fields = [dataset, name, definition, emphasis, avoid, categories, domains]
+    view_outputs = [task_id, version, status, *fields, definition_view, history_box, save_btn, submit_btn,
+                    approve_btn, reject_btn, discard_btn, draft]
+
+    def form_of(dataset_v, name_v, definition_v, emphasis_v, avoid_v, categories_v, domains_v, examples_v,
+                instances_v) -> TaskForm:
+        return TaskForm(dataset=dataset_v or "", name=name_v or "", definition=definition_v or "",
+                        emphasis_and_caution=emphasis_v or "", things_to_avoid=avoid_v or "",
+                        categories=list(categories_v or []), domains=list(domains_v or []),
+                        examples=tables.examples_from(examples_v), instances=tables.instances_from(instances_v))
+
+    def show(view: TaskView | None, user: str, choices: list[str]) -> tuple:
+        if view is None:
+            values = [choices[0] if len(choices) == 1 else None, "", "", "", "", [], [],
+                      tables.examples_frame([]), tables.instances_frame([])]
+            updates = [gr.update(value=v, interactive=True) for v in values]
+            updates[0] = gr.update(value=values[0], choices=choices, interactive=True)
+            updates[7] = gr.update(value=values[7])
+            return (None, None, status_html("task", None, None), *updates, "", history_html([]),
+                    gr.update(interactive=True), gr.update(interactive=True), gr.update(interactive=False),
+                    gr.update(interactive=False), gr.update(interactive=False), {"user": user})
+        with ctx.session() as session:
+            entries = history.item_history(session, "task", view.id)
+        f = view.form
+        values = [f.dataset, f.name, f.definition, f.emphasis_and_caution, f.things_to_avoid, f.categories,
+                  f.domains, tables.examples_frame(f.examples), tables.instances_frame(f.instances)]
+        updates = [gr.update(value=v, interactive=view.can_edit) for v in values]
+        updates[0] = gr.update(value=f.dataset, choices=choices, interactive=False)
+        updates[7] = gr.update(value=values[7])
+        line = status_html("task", view.id, view.status, version=view.version, author=view.created_by,
+                           updated_by=view.updated_by, read_only=not view.can_edit, note=view.review_note)
+        return (view.id, view.version, line, *updates, text_markdown(f.definition), history_html(entries),
+                gr.update(interactive=view.can_edit),
+                gr.update(interactive=view.can_edit and view.status in ("draft", "rejected")),
+                gr.update(interactive=view.can_review), gr.update(interactive=view.can_review),
+                gr.update(interactive=view.status != "discarded" and view.can_edit), {"user": user, "id": view.id})
+
+    @ctx.friendly
+    def task_open(task_id, request: gr.Request):
+        """Open a task by id in the editor."""
+        actor = ctx.actor(request)
+        if not task_id:
+            raise InvalidInput("give a task id")
+        with ctx.session() as session:
+            view = tasks.open_task(session, actor, int(task_id))
+        return show(view, actor.name, ctx.datasets())
+
+    def run(action: str, request: gr.Request, item_id, item_version, values: tuple, note: str | None = None):
+        actor = ctx.actor(request)
+        form = form_of(*values)
+        item_id = int(item_id) if item_id else None
+        item_version = int(item_version) if item_version else None
+        with ctx.session() as session:
+            if action == "save" or item_id is None:
+                view = tasks.save_task(session, actor, form, task_id=item_id, expected_version=item_version)
+                item_id, item_version = view.id, view.version
+            if action != "save":
+                view = tasks.change_task(session, actor, item_id, action, expected_version=item_version,
+                                         form=None if action == "discard" else form, reason=note)
+        gr.Info({"save": "Task saved.", "submit": "Task submitted for review.", "approve": "Task approved.",
+                 "reject": "Task rejected: the annotator will see your note.", "discard": "Task discarded."}[action])
+        return show(view, actor.name, ctx.datasets())
+
+    @ctx.friendly
+    def task_save(task_id, version, dataset, name, definition, emphasis_and_caution, things_to_avoid, categories,
+                  domains, examples, instances, request: gr.Request):
+        """Save the task (a new draft when task_id is empty); refused if someone saved since `version`."""
+        return run("save", request, task_id, version, (dataset, name, definition, emphasis_and_caution,
+                                                       things_to_avoid, categories, domains, examples, instances))
+
+    @ctx.friendly
+    def task_submit(task_id, version, dataset, name, definition, emphasis_and_caution, things_to_avoid, categories,
+                    domains, examples, instances, request: gr.Request):
+        """Save the form's edits and submit the task for review."""
+        return run("submit", request, task_id, version, (dataset, name, definition, emphasis_and_caution,
+                                                         things_to_avoid, categories, domains, examples, instances))
+
+    @ctx.friendly
+    def task_approve(task_id, version, dataset, name, definition, emphasis_and_caution, things_to_avoid,
+                     categories, domains, examples, instances, request: gr.Request):
+        """Approve a submitted task and its instances (curators), with the form's edits if any."""
+        return run("approve", request, task_id, version, (dataset, name, definition, emphasis_and_caution,
+                                                          things_to_avoid, categories, domains, examples, instances))
+
+    @ctx.friendly
+    def task_reject(task_id, version, dataset, name, definition, emphasis_and_caution, things_to_avoid,
+                    categories, domains, examples, instances, note, request: gr.Request):
+        """Reject a submitted task with a note the annotator sees (curators)."""
+        return run("reject", request, task_id, version, (dataset, name, definition, emphasis_and_caution,
+                                                         things_to_avoid, categories, domains, examples, instances),
+                   note)
+
+    @ctx.friendly
+    def task_discard(task_id, version, dataset, name, definition, emphasis_and_caution, things_to_avoid,
+                     categories, domains, examples, instances, request: gr.Request):
+        """Discard the task and its instances (curators)."""
+        return run("discard", request, task_id, version, (dataset, name, definition, emphasis_and_caution,
+                                                          things_to_avoid, categories, domains, examples, instances))
+
+    @ctx.friendly
+    def task_new(request: gr.Request):
+        return show(None, ctx.actor(request).name, ctx.datasets())
+
+    def live(dataset_v, name_v, definition_v, emphasis_v, avoid_v, categories_v, domains_v, examples_v,
+             instances_v, template_v, tokenizer_v):
+        try:
+            form = form_of(dataset_v, name_v or "untitled", definition_v, emphasis_v, avoid_v, categories_v,
+                           domains_v, examples_v, instances_v)
+        except InvalidInput as exc:
+            return checks_html([], {"table": str(exc)}, what="task"), "", "", text_markdown(definition_v)
+        first = form.instances[0] if form.instances else None
+        record = RecordDraft(instruction=form.definition, input=first.input, outputs=first.outputs) if first else None
+        text, count = preview_values(record, template_v, tokenizer_v)
+        return (checks_html(tasks.violations(form), instance_flags(form), what="task"), text, count,
+                text_markdown(definition_v))
+
+    def remember(item_id, item_version, dataset_v, name_v, definition_v, emphasis_v, avoid_v, categories_v,
+                 domains_v, examples_v, instances_v, request: gr.Request):
+        """What the browser keeps, so a reload does not lose unsaved work."""
+        return {"user": getattr(request, "username", None), "id": item_id, "version": item_version, "dirty": True,
+                "values": [dataset_v, name_v, definition_v, emphasis_v, avoid_v, list(categories_v or []),
+                           list(domains_v or []), tables._rows(examples_v), tables._rows(instances_v)]}
+
+    @ctx.friendly
+    def restore(stored, request: gr.Request):
+        actor = ctx.actor(request)
+        choices = ctx.datasets()
+        reviewer = gr.update(visible=actor.reviews)
+        if not isinstance(stored, dict) or stored.get("user") != actor.name:
+            return (*show(None, actor.name, choices), reviewer)
+        base = show(None, actor.name, choices)
+        if stored.get("id"):
+            try:
+                with ctx.session() as session:
+                    base = show(tasks.open_task(session, actor, int(stored["id"])), actor.name, choices)
+            except Exception:  # the task may be gone; start blank
+                stored = {"user": actor.name}
+        if stored.get("dirty") and len(stored.get("values") or []) == 9:
+            values = list(stored["values"])
+            values[7] = tables.examples_frame(tables.examples_from(values[7]))
+            values[8] = tables.instances_frame(tables.instances_from(values[8]))
+            gr.Info("Your unsaved edits were restored.")
+            return (stored.get("id"), stored.get("version"), base[2], *[gr.update(value=v) for v in values],
+                    *base[12:-1], stored, reviewer)
+        return (*base, reviewer)
+
+    # Examples: the form below the table edits the row selected in it.
+    def pick_example(table, event: gr.SelectData):
+        rows = tables.examples_from(table)
+        index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        if index is None or index >= len(rows):
+            return (gr.skip(),) * 6
+        e = rows[index]
+        return index + 1, _editing(index + 1), e.kind, e.input, e.output, e.explanation
+
+    @ctx.friendly
+    def change_examples(operation: str, table, number, kind_v, input_v, output_v, explanation_v):
+        rows = tables.examples_from(table)
+        index = int(number) - 1 if number else None
+        if operation != "add" and (index is None or not 0 <= index < len(rows)):
+            raise InvalidInput("select an example in the table first")
+        example = ExampleForm(kind_v or "positive", input_v or "", output_v or "", explanation_v or "")
+        if operation in ("add", "update") and not (example.input.strip() or example.output.strip()):
+            raise InvalidInput("write the example's input and output first")
+        if operation == "add":
+            rows.append(example)
+            index = len(rows) - 1
+        elif operation == "update":
+            rows[index] = example
+        elif operation == "remove":
+            rows.pop(index)
+            return tables.examples_frame(rows), None, _NOTHING_SELECTED, "positive", "", "", ""
+        else:
+            rows, index = tables.move(rows, index, -1 if operation == "up" else 1)
+        if operation == "add":
+            return tables.examples_frame(rows), None, _NOTHING_SELECTED, kind_v, "", "", ""
+        return tables.examples_frame(rows), index + 1, _editing(index + 1), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+    @ctx.friendly
+    def add_pasted(table, text):
+        rows = tables.instances_from(table) + tables.parse_pasted(text)
+        return tables.instances_frame(rows), ""
+
+    private = dict(api_visibility="private", show_progress="hidden")
+    live_inputs = [*fields, template, tokenizer]
+    live_outputs = [checks, preview, tokens, definition_view]
+    remember_inputs = [task_id, version, *fields]
+
+    def then_live(event):
+        return event.then(live, live_inputs, live_outputs, **private)
+
+    def edited(event):
+        """After any user edit: checks and preview, and the browser's copy of the unsaved form."""
+        event.then(live, live_inputs, live_outputs, **private).then(remember, remember_inputs, [draft], **private)
+
+    then_live(open_btn.click(task_open, [task_id], view_outputs, api_name="task_open"))
+    task_inputs = [task_id, version, *fields]
+    then_live(save_btn.click(task_save, task_inputs, view_outputs, api_name="task_save"))
+    then_live(submit_btn.click(task_submit, task_inputs, view_outputs, api_name="task_submit"))
+    then_live(approve_btn.click(task_approve, task_inputs, view_outputs, api_name="task_approve"))
+    then_live(reject_btn.click(task_reject, [*task_inputs, reason], view_outputs, api_name="task_reject"))
+    then_live(discard_btn.click(task_discard, task_inputs, view_outputs, api_name="task_discard"))
+    then_live(new_btn.click(task_new, None, view_outputs, **private))
+    example_inputs = [examples, selected, kind, ex_input, ex_output, ex_explanation]
+    example_outputs = [examples, selected, selected_info, kind, ex_input, ex_output, ex_explanation]
+    for button, operation in ((add_ex, "add"), (update_ex, "update"), (remove_ex, "remove"), (up_ex, "up"),
+                              (down_ex, "down")):
+        edited(button.click(lambda *a, _op=operation: change_examples(_op, *a), example_inputs, example_outputs,
+                            **private))
+    examples.select(pick_example, [examples], example_outputs[1:], **private)
+    edited(paste_btn.click(add_pasted, [instances, pasted], [instances, pasted], **private))
+    for component in text_fields:
+        component.input(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
+        component.input(remember, remember_inputs, [draft], trigger_mode="always_last", **private)
+    instances.input(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
+    instances.input(remember, remember_inputs, [draft], trigger_mode="always_last", **private)
+    for component in (template, tokenizer):
+        component.change(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
+
+    def from_request(request_value, request: gr.Request):
+        kind_v, _, rest = (request_value or "").partition(":")
+        if kind_v != "task":
+            return tuple(gr.skip() for _ in view_outputs)
+        return task_open(int(rest.split(":")[0]), request)
+
+    if ctx.open_request is not None:
+        then_live(ctx.open_request.change(from_request, [ctx.open_request], view_outputs, **private))
+    ctx.on_load(restore, [draft], [*view_outputs, review_box], then=(live, live_inputs, live_outputs))
+    return {}

@@ -1,0 +1,184 @@
+"""The app through gradio_client, as a script would drive it: every public endpoint, role rules, conflicts."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("gradio_client")
+from gradio_client import Client  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from tests.ui_server import PASSWORDS, running_studio, seed  # noqa: E402
+
+PUBLIC_ENDPOINTS = {
+    "/browse", "/record_open", "/record_save", "/record_submit", "/record_approve", "/record_reject",
+    "/record_discard", "/task_open", "/task_save", "/task_submit", "/task_approve", "/task_reject", "/task_discard",
+    "/review_queue", "/review_open", "/review_approve", "/review_reject", "/overview", "/admin_add_user",
+    "/admin_set_role", "/admin_create_dataset",
+}
+EXAMPLES = {"headers": ["Kind", "Input", "Output", "Explanation"], "data": [
+    ["positive", "France", "Paris", "Paris is the capital of France."],
+    ["positive", "Japan", "Tokyo", "Tokyo is the capital of Japan."],
+    ["negative", "Italy", "Milan", "Milan is not the capital of Italy; Rome is."]]}
+
+
+def instances(n: int) -> dict:
+    return {"headers": ["ID", "Input", "Output", "Other outputs"],
+            "data": [[f"cap-{i}", f"Country {i}", f"Capital {i}", ""] for i in range(n)]}
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('ui') / 'studio.db'}"
+    seed(url)
+    with running_studio(url) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def clients(studio):
+    return {name: Client(studio.url, auth=(name, password), verbose=False) for name, password in PASSWORDS.items()}
+
+
+def value(update):
+    """The value of a component in an endpoint's answer (a plain value or a gr.update dict)."""
+    return update["value"] if isinstance(update, dict) and "__type__" in update else update
+
+
+def save(client, record_id=None, version=None, *, output="Paris", instruction="Name the capital of France.",
+         api="/record_save", **extra):
+    return client.predict(record_id, version, "demo", "geography", "", instruction, "", output, "", *extra.values(),
+                          api_name=api)
+
+
+def test_the_api_lists_exactly_the_public_actions(clients):
+    from curation.ui.app import tab_modules
+
+    api = clients["ann"].view_api(return_format="dict", print_info=False)
+    named = set(api["named_endpoints"])
+    assert PUBLIC_ENDPOINTS <= named
+    plug_in_prefixes = tuple("/" + m.__name__.rsplit(".", 1)[-1].removesuffix("_tab") + "_" for m in tab_modules())
+    assert all(name.startswith(plug_in_prefixes) for name in named - PUBLIC_ENDPOINTS), named - PUBLIC_ENDPOINTS
+    assert api["unnamed_endpoints"] == {}
+
+
+def test_no_client_gets_in_without_signing_in(studio):
+    with pytest.raises(Exception):
+        Client(studio.url, verbose=False).predict("Records", "", "", "", "", "", "Last updated", 1, api_name="/browse")
+    with pytest.raises(Exception):
+        Client(studio.url, auth=("ann", "wrong-password"), verbose=False)
+
+
+def test_annotator_saves_submits_and_cannot_approve_then_curator_approves(clients):
+    ann, cura = clients["ann"], clients["cura"]
+    saved = save(ann)
+    record_id, version = saved[0], saved[1]
+    assert version == 1 and "draft" in saved[2]
+    saved = save(ann, record_id, version, output="Paris.")
+    assert saved[1] == 2 and value(saved[8]) == "Paris."
+    submitted = save(ann, record_id, 2, output="Paris.", api="/record_submit")
+    assert submitted[1] == 3 and "submitted" in submitted[2]
+    with pytest.raises(AppError, match="Not allowed: only a curator can approve"):
+        save(ann, record_id, 3, output="Paris.", api="/record_approve")
+    with pytest.raises(AppError, match="Not allowed: this item is submitted"):
+        save(ann, record_id, 3, output="Lyon")
+    approved = save(cura, record_id, 3, output="Paris.", api="/record_approve")
+    assert approved[1] == 4 and "approved" in approved[2]
+    opened = ann.predict(record_id, api_name="/record_open")
+    history = opened[10]
+    assert history.index("approved") < history.index("submitted") < history.index("edited") < history.index("created")
+    assert "<del>Paris</del>" not in history and "<ins>.</ins>" in history
+
+
+def test_annotators_cannot_touch_each_others_drafts_or_admin(clients):
+    record_id = save(clients["ann"])[0]
+    with pytest.raises(AppError, match="belongs to ann; annotators edit only their own"):
+        save(clients["ben"], record_id, 1, output="Lyon")
+    with pytest.raises(AppError, match="only an admin manages users"):
+        clients["cura"].predict("eve", "admin", "eve-password", api_name="/admin_add_user")
+    with pytest.raises(AppError, match="this needs the curator role"):
+        clients["ann"].predict("", api_name="/review_queue")
+    users, _, _ = clients["root"].predict("eve", "annotator", "eve-password", api_name="/admin_add_user")
+    assert ["eve", "annotator"] in [row[:2] for row in users["data"]]
+
+
+def test_the_second_save_of_a_version_is_refused_with_their_change(clients):
+    record_id = save(clients["ann"], output="Paris")[0]
+    save(clients["cura"], record_id, 1, output="Paris, on the Seine")
+    with pytest.raises(AppError) as refused:
+        save(clients["ann"], record_id, 1, output="paris")
+    message = str(refused.value)
+    assert "Not saved: cura saved this record first (now version 2)" in message
+    assert "Their change: Output: now “Paris, on the Seine”" in message
+    assert value(clients["ann"].predict(record_id, api_name="/record_open")[8]) == "Paris, on the Seine"
+
+
+def test_a_rejected_record_shows_the_note_and_can_be_resubmitted(clients):
+    ann, cura = clients["ann"], clients["cura"]
+    record_id = save(ann, instruction="List three primary colors.", output="red, blue, yellow")[0]
+    save(ann, record_id, 1, instruction="List three primary colors.", output="red, blue, yellow", api="/record_submit")
+    with pytest.raises(AppError, match="Say why it is rejected"):
+        save(cura, record_id, 2, instruction="List three primary colors.", output="red, blue, yellow",
+             api="/record_reject", note="")
+    save(cura, record_id, 2, instruction="List three primary colors.", output="red, blue, yellow",
+         api="/record_reject", note="Say which color model")
+    opened = ann.predict(record_id, api_name="/record_open")
+    assert "rejected" in opened[2] and "Say which color model" in opened[2]
+    discarded = save(cura, record_id, 3, instruction="List three primary colors.", output="red, blue, yellow",
+                     api="/record_discard")
+    assert "discarded" in discarded[2]
+
+
+def test_task_written_through_the_api_is_reviewed_in_the_queue(clients):
+    ann, cura = clients["ann"], clients["cura"]
+    fields = ["demo", "task_capitals", "Given a country, answer with its capital city.", "", "",
+              ["Question Answering"], ["Geography"], EXAMPLES, instances(26)]
+    saved = ann.predict(None, None, *fields, api_name="/task_save")
+    task_id = saved[0]
+    assert saved[1] == 1 and len(value(saved[11])["data"]) == 26 and len(value(saved[10])["data"]) == 3
+    opened = ann.predict(task_id, api_name="/task_open")
+    assert value(opened[11])["data"][25][:3] == ["cap-25", "Country 25", "Capital 25"]
+    submitted = ann.predict(task_id, 1, *fields, api_name="/task_submit")
+    assert "submitted" in submitted[2]
+    with pytest.raises(AppError, match="only a curator can approve"):
+        ann.predict(task_id, 2, *fields, api_name="/task_approve")
+    queue, summary, item, kind, item_id, version, history, _ = cura.predict("demo", api_name="/review_queue")
+    assert ["task", task_id] in [row[:2] for row in queue["data"]]
+    opened = cura.predict("task", task_id, api_name="/review_open")
+    assert "Given a country, answer with its capital city." in opened[0] and opened[3] == 2
+    after = cura.predict("demo", "task", task_id, 2, api_name="/review_approve")
+    assert ["task", task_id] not in [row[:2] for row in after[0]["data"]]
+    assert "approved" in cura.predict(task_id, api_name="/task_open")[2]
+    table, page, info = cura.predict("Records", "demo", "approved", "", "ann", "Country 2", "Oldest", 1,
+                                     api_name="/browse")
+    assert "of **7** records" in info  # Country 2 and Country 20..25
+    task_rows = cura.predict("Tasks", "demo", "", "Question Answering", "", "", "Newest", 1, api_name="/browse")[0]
+    assert [row[1] for row in task_rows["data"]] == ["task_capitals"]
+
+
+def test_a_task_rejected_then_discarded(clients):
+    ann, cura = clients["ann"], clients["cura"]
+    fields = ["demo", "task_bad", "Answer.", "", "", [], [], EXAMPLES, instances(2)]
+    task_id = ann.predict(None, None, *fields, api_name="/task_submit")[0]
+    queue = cura.predict("demo", api_name="/review_queue")
+    version = queue[5] if queue[4] == task_id else cura.predict("task", task_id, api_name="/review_open")[3]
+    cura.predict("demo", "task", task_id, version, "The definition is too short", api_name="/review_reject")
+    rejected = ann.predict(task_id, api_name="/task_open")
+    assert "rejected" in rejected[2] and "The definition is too short" in rejected[2]
+    rejected_version = rejected[1]
+    with pytest.raises(AppError, match="Not allowed: only a curator can discard"):
+        ann.predict(task_id, rejected_version, *fields, api_name="/task_discard")
+    with pytest.raises(AppError, match="only a submitted item can be rejected"):
+        cura.predict(task_id, rejected_version, *fields, "again", api_name="/task_reject")
+    assert "discarded" in cura.predict(task_id, rejected_version, *fields, api_name="/task_discard")[2]
+
+
+def test_overview_and_admin_datasets(clients):
+    status_plot, category_plot, author_plot, day_plot, summary = clients["ann"].predict("demo", api_name="/overview")
+    assert "records" in summary and "tasks" in summary
+    _, datasets = clients["root"].predict("second", "Another set", "CC-BY-4.0", "en", api_name="/admin_create_dataset")
+    assert ["second", "Another set", "CC-BY-4.0", "en"] in datasets["data"]
+    with pytest.raises(AppError, match="already a dataset named 'second'"):
+        clients["root"].predict("second", "", "", "", api_name="/admin_create_dataset")
+    with pytest.raises(AppError, match="only an admin"):
+        clients["cura"].predict("third", "", "", "", api_name="/admin_create_dataset")
+    assert clients["root"].predict("ben", "curator", api_name="/admin_set_role")[0]["data"]

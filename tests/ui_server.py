@@ -1,0 +1,53 @@
+"""A launched Instruct Studio on a free port with a temporary SQLite database and one user per role."""
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+PASSWORDS = {"root": "root-password", "ann": "ann-password", "ben": "ben-password", "cura": "cura-password"}
+ROLES = {"root": "admin", "ann": "annotator", "ben": "annotator", "cura": "curator"}
+
+
+@dataclass
+class Studio:
+    url: str
+    database_url: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(database_url: str) -> None:
+    """The users of PASSWORDS and a dataset named demo."""
+    from curation.services import admin
+    from curation.services.permissions import Actor
+    from db.engine import open_database, session_for
+    from db.models import Role
+
+    engine = open_database(database_url)
+    with session_for(engine) as session:
+        for name, role in ROLES.items():
+            admin.add_user(session, name, role, PASSWORDS[name])
+        admin.create_dataset(session, Actor("root", Role.admin), "demo")
+        session.commit()
+    engine.dispose()
+
+
+@contextmanager
+def running_studio(database_url: str, **env) -> Iterator[Studio]:
+    """Serve the app on a free port until the block ends."""
+    import app
+    from curation.config import Settings
+
+    port = free_port()
+    demo, options = app.create_app(Settings.from_env(database_url=database_url, port=port))
+    demo.launch(prevent_thread_lock=True, quiet=True, **options)
+    try:
+        yield Studio(f"http://127.0.0.1:{port}", database_url)
+    finally:
+        demo.close()
