@@ -11,6 +11,8 @@ automatically (a module that fails to import is logged and skipped; the app stil
 
     TAB_TITLE = "Diversity"      # required: the tab's label
     TAB_ORDER = 60               # optional, default 100; built-ins use 10..50, Admin 90
+    TAB_ROLES = ("curator",)     # optional: the tab is shown only to these roles (admins see every tab);
+                                 # hiding is cosmetic, handlers still check roles themselves
 
     def build(ctx: AppContext) -> None:
         # Called inside `with gr.Tab(TAB_TITLE, id=<module name>):` in the app's Blocks.
@@ -30,8 +32,11 @@ automatically (a module that fails to import is logged and skipped; the app stil
                         ValueError and the other domain errors become a short gr.Error message;
                         anything else is logged and shown as one line, never a stack trace.
   ctx.datasets()        the dataset names, for dropdowns.
-  ctx.on_load(fn, inputs, outputs)   run fn when the page loads (e.g. fill dropdowns);
-                        registered as a private (hidden) listener.
+  ctx.on_load(fn, inputs, outputs, then=None)   run fn when the page loads (e.g. fill dropdowns),
+                        then `then` = (fn, inputs, outputs) if given; registered as private listeners.
+  ctx.open_request      a hidden Textbox: set it to "record:ID:NONCE" or "task:ID:NONCE" (and output
+                        gr.Tabs(selected="record_tab" / "task_tab") to ctx.tabs) to open an item in an editor.
+  ctx.tabs              the app's gr.Tabs; tab ids are the module names ("browse_tab", "diversity_tab").
 
 Rules every tab follows (checked by tests/test_ui_api.py for all tabs):
   * each public listener has an explicit api_name, prefixed with the tab ("diversity_refresh");
