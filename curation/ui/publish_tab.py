@@ -18,6 +18,7 @@ from db.models import Role
 
 TAB_TITLE = "Publish & train"
 TAB_ORDER = 70
+TAB_ROLES = ("curator",)  # admins see every tab; the handlers check roles themselves
 JOBS_ROOT = os.environ.get("JOBS_DIR", "data/jobs")
 FLAVORS = ["a10g-small", "a10g-large", "l4x1", "a100-large", "t4-small", "cpu-basic"]
 
