@@ -105,6 +105,12 @@ def test_jsonl_named_json_and_json_named_jsonl_are_detected(tmp_path):
     assert len(read_file(tmp_path / "array.jsonl").records) == 2
 
 
+def test_utf16_text_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("instruction,output\nSay caf\u00e9.,caf\u00e9\n".encode("utf-16"))
+    assert [(r.instruction, r.output) for r in read_file(path).records] == [("Say caf\u00e9.", "caf\u00e9")]
+
+
 @pytest.mark.parametrize("content, message", [
     (b'[{"instruction": "a", "output": "b"}, {"instruction": "c", "out', "is not valid JSON (it ends early at line 1: truncated?)"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is a binary file, not text (JSON, JSONL, CSV) or Parquet"),

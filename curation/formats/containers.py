@@ -1,6 +1,7 @@
 """Raw rows out of a file: JSON, JSONL (whatever the file is named), CSV or Parquet."""
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -40,6 +41,12 @@ def load(path: Path, container: str | None = None) -> RawFile:
 
 
 def _decode(name: str, data: bytes) -> str:
+    # Spreadsheet and Windows tools save UTF-16 with a byte-order mark: that is text, read it.
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise FormatError(name, "starts like UTF-16 text but cannot be decoded as UTF-16") from None
     if b"\x00" in data[:8192]:
         raise FormatError(name, "is a binary file, not text (JSON, JSONL, CSV) or Parquet")
     try:
