@@ -1,0 +1,298 @@
+"""Diversity: near-duplicate groups to resolve, the map of the data by meaning, coverage and quality flags.
+
+Public listeners (scriptable with gradio_client): diversity_run, diversity_groups, diversity_keep_one,
+diversity_not_duplicates, diversity_merge, diversity_undo, diversity_coverage, diversity_flags.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import gradio as gr
+
+from curation import dedup
+from curation.services import dedup as dedup_service
+from curation.services.permissions import authorize
+from curation.ui import diversity_plots as plots
+from curation.ui.context import AppContext
+from curation.ui.near_duplicate_hint import forget_indexes, open_record_on_click, shared_embedder
+from db.models import Role
+
+TAB_TITLE = "Diversity"
+TAB_ORDER = 60
+TAB_ROLES = ("curator",)  # admins see every tab; the handlers check roles themselves
+FIELDS = {"Instruction": "instruction", "Instruction + input": "instruction+input", "Whole record": "record"}
+METHODS = {"Meaning (embeddings)": "semantic", "Wording (ROUGE-L, Self-Instruct)": "lexical"}
+DEFAULT_THRESHOLDS = {"semantic": dedup.DEFAULT_THRESHOLD, "lexical": dedup.SELF_INSTRUCT_ROUGE}
+
+
+def _ids(text: str | None) -> list[int]:
+    return [int(part) for part in (text or "").replace("#", "").replace(" ", "").split(",") if part.isdigit()]
+
+
+def _method(label: str | None) -> str:
+    return METHODS.get(label or "", label if label in DEFAULT_THRESHOLDS else "semantic")
+
+
+def build(ctx: AppContext) -> None:
+    with gr.Row(equal_height=True):
+        dataset = gr.Dropdown(label="Dataset", choices=[], allow_custom_value=True, scale=2, elem_id="diversity-dataset")
+        method = gr.Radio(list(METHODS), value="Meaning (embeddings)", label="Compare by", scale=2,
+                          elem_id="diversity-method")
+        fields = gr.Radio(list(FIELDS), value="Instruction + input", label="What must match", scale=2,
+                          elem_id="diversity-fields")
+        threshold = gr.Slider(0.5, 1.0, value=dedup.DEFAULT_THRESHOLD, step=0.01, label="Similarity threshold",
+                              info="Lower finds more; 0.95 = rewordings of one task", scale=2,
+                              elem_id="diversity-threshold")
+        run_btn = gr.Button("Find duplicates", variant="primary", scale=1, elem_id="diversity-run")
+    summary = gr.Markdown("Choose a dataset, then press **Find duplicates**.", elem_id="diversity-summary")
+    with gr.Tabs(elem_classes=["dv-root"]):
+        with gr.Tab("Duplicate groups", id="diversity-groups-tab"):
+            with gr.Row():
+                with gr.Column(scale=2, min_width=320):
+                    groups_table = gr.Dataframe(interactive=False, wrap=True, max_height=560, show_label=False,
+                                                column_widths=["44px", "96px", "84px", "110px", "auto"],
+                                                elem_id="diversity-groups")
+                    gr.Markdown("Most similar first. Click a group to see it side by side.", elem_classes=["hint"])
+                with gr.Column(scale=3, elem_id="diversity-group-box"):
+                    with gr.Row(equal_height=True):
+                        previous_btn = gr.Button("◀ Previous group", size="sm")
+                        next_btn = gr.Button("Next group ▶", size="sm")
+                    group_view = gr.HTML(plots.group_html(None), elem_id="diversity-group", elem_classes=["dv-root"],
+                                         css_template=plots.TAB_CSS)
+                    with gr.Row(equal_height=True, elem_classes=["actions"]):
+                        keep = gr.Dropdown(label="Record to keep", choices=[], allow_custom_value=True, scale=1,
+                                           elem_id="diversity-keep")
+                        keep_btn = gr.Button("Keep it, discard the rest", variant="primary", scale=1,
+                                             elem_id="diversity-keep-one")
+                        merge_btn = gr.Button("Merge outputs into it", scale=1, elem_id="diversity-merge")
+                        apart_btn = gr.Button("Not duplicates: keep all", scale=1, elem_id="diversity-not-duplicates")
+                    group_ids = gr.Textbox(visible=False, label="group record ids")
+                    index = gr.Number(value=0, precision=0, visible=False, label="group index")
+        with gr.Tab("Map", id="diversity-map-tab"):
+            with gr.Row(equal_height=True):
+                color_by = gr.Radio(list(plots.COLOR_BY), value="Cluster", label="Colour by", scale=3,
+                                    elem_id="diversity-color")
+                coverage_btn = gr.Button("Map and coverage", variant="primary", scale=1, elem_id="diversity-coverage")
+            coverage_line = gr.Markdown(elem_id="diversity-coverage-summary")
+            map_plot = gr.Plot(plots.map_figure(None), show_label=False, elem_id="diversity-map")
+            gr.Markdown("Hover a point to read its instruction; click it to open the record in the editor.",
+                        elem_classes=["hint"])
+        with gr.Tab("Coverage", id="diversity-coverage-tab"):
+            clusters_plot = gr.Plot(show_label=False)
+            with gr.Row():
+                category_plot = gr.Plot(show_label=False)
+                verbs_plot = gr.Plot(show_label=False)
+            with gr.Row():
+                status_plot = gr.Plot(show_label=False)
+                author_plot = gr.Plot(show_label=False)
+        with gr.Tab("Quality flags", id="diversity-flags-tab"):
+            with gr.Row():
+                flags_plot = gr.Plot(show_label=False, scale=1)
+                with gr.Column(scale=1):
+                    flags_table = gr.HTML(elem_id="diversity-flags", elem_classes=["dv-root"],
+                                          css_template=plots.TAB_CSS)
+                    flags_btn = gr.Button("Refresh flags", size="sm", elem_id="diversity-flags-refresh")
+        with gr.Tab("Decisions", id="diversity-decisions-tab"):
+            decisions_table = gr.Dataframe(interactive=False, wrap=True, max_height=480, show_label=False,
+                                           elem_id="diversity-decisions")
+            with gr.Row(equal_height=True):
+                undo_choice = gr.Dropdown(label="Decision to undo", choices=[], allow_custom_value=True, scale=3,
+                                          elem_id="diversity-undo-choice")
+                undo_btn = gr.Button("Undo it", variant="stop", scale=1, elem_id="diversity-undo")
+    groups_state = gr.State([])
+    report_state = gr.State(None)
+    open_record_on_click(ctx, ".dv-root")
+
+    # ---- handlers ------------------------------------------------------------------------------
+
+    def curator(request):
+        actor = ctx.actor(request)
+        ctx.require(actor, Role.curator)
+        return actor
+
+    def groups_view(dataset_v, method_v, threshold_v, at=0):
+        """(summary, table, group html, keep, ids, index, groups) of the latest search at the threshold."""
+        method_v = _method(method_v)
+        with ctx.session() as session:
+            run = dedup_service.latest_run(session, dataset=dataset_v, method=method_v)
+            exact = dedup_service.exact_duplicate_groups(session, dataset=dataset_v)
+            near = dedup_service.duplicate_groups(session, dataset=dataset_v, method=method_v,
+                                                  threshold=float(threshold_v)) if run else []
+        groups = [asdict(g) for g in exact + near]
+        pairs = sum(len(g["pairs"]) for g in groups if g["kind"] != "exact")
+        word = {"semantic": "similarity ≥", "lexical": "ROUGE-L >"}[method_v]
+        line = (f"**{len(near)}** near-duplicate group{'s' * (len(near) != 1)} ({pairs} pair{'s' * (pairs != 1)}) at "
+                f"{word} **{float(threshold_v):.2f}** · **{len(exact)}** exact-duplicate group{'s' * (len(exact) != 1)}")
+        if run:
+            line += (f" · last search over {run.record_count:,} records ({run.fields}) by {run.created_by or 'CLI'}, "
+                     f"{run.created_at:%Y-%m-%d %H:%M} UTC, {run.seconds:.1f} s")
+        else:
+            line += " · no search of this kind yet: press **Find duplicates**"
+        return (line, plots.groups_frame(groups), *group_values(groups, at), groups)
+
+    def group_values(groups, at):
+        """(group html, keep dropdown, ids, index) for group number `at` (clamped)."""
+        if not groups:
+            return plots.group_html(None), gr.update(choices=[], value=None), "", 0
+        at = max(0, min(int(at or 0), len(groups) - 1))
+        group = groups[at]
+        choices = [(f"#{r['id']} · {r['status']}", str(r["id"])) for r in group["records"]]
+        return (plots.group_html(group, f"Group {at + 1} of {len(groups)}"),
+                gr.update(choices=choices, value=str(group["keep_id"])),
+                ",".join(str(r["id"]) for r in group["records"]), at)
+
+    @ctx.friendly
+    def diversity_run(dataset_v, method_v, fields_v, threshold_v, request: gr.Request,
+                      progress=gr.Progress()):
+        """Search the dataset for duplicates (embeddings or ROUGE-L), store the pairs, show the groups."""
+        actor = curator(request)
+        if not dataset_v:
+            raise ValueError("choose a dataset first")
+        method_v = _method(method_v)
+        words = "Comparing" if method_v == "lexical" else "Embedding"
+
+        def report(done, total):
+            progress(done / max(total, 1), desc=f"{words} {done:,} of {total:,}")
+
+        progress(0, desc="Loading the model" if method_v == "semantic" else "Starting")
+        with ctx.session() as session:
+            dedup_service.run_dedup(session, dataset=dataset_v, threshold=float(threshold_v),
+                                    fields=FIELDS.get(fields_v, fields_v), lexical=method_v == "lexical",
+                                    embedder=None if method_v == "lexical" else shared_embedder(ctx),
+                                    by=actor.name, progress=report)
+        return (*groups_view(dataset_v, method_v, threshold_v), *decisions_view(dataset_v))
+
+    @ctx.friendly
+    def diversity_groups(dataset_v, method_v, threshold_v, request: gr.Request):
+        """The groups of the latest search at this threshold, most similar first, with their counts."""
+        authorize(ctx.actor(request), "view")
+        if not dataset_v:
+            return ("Choose a dataset.", plots.groups_frame([]), *group_values([], 0), [])
+        return groups_view(dataset_v, method_v, threshold_v)
+
+    @ctx.friendly
+    def show_group(groups, at, request: gr.Request):
+        authorize(ctx.actor(request), "view")
+        return group_values(groups, at)
+
+    def pick_group(groups, event: gr.SelectData, request: gr.Request):
+        return show_group(groups, event.index[0] if event.index else 0, request)
+
+    def previous_group(groups, at, request: gr.Request):
+        return show_group(groups, int(at or 0) - 1, request)
+
+    def next_group(groups, at, request: gr.Request):
+        return show_group(groups, int(at or 0) + 1, request)
+
+    def decide(decision):
+        @ctx.friendly
+        def handler(dataset_v, ids, keep_v, method_v, threshold_v, at, request: gr.Request):
+            actor = curator(request)
+            keep_id = int(keep_v) if str(keep_v or "").isdigit() else None
+            with ctx.session() as session:
+                dedup_service.decide(session, dataset=dataset_v, record_ids=_ids(ids), decision=decision,
+                                     keep_id=None if decision == "not_duplicates" else keep_id, by=actor.name)
+            forget_indexes(ctx, dataset_v)
+            gr.Info({"keep_one": "Kept one, discarded the rest.", "merge": "Merged into the kept record.",
+                     "not_duplicates": "Marked as not duplicates."}[decision] + " Undo it under Decisions.")
+            return (*groups_view(dataset_v, method_v, threshold_v, at), *decisions_view(dataset_v))
+
+        handler.__name__ = f"diversity_{decision}"
+        return handler
+
+    def decisions_view(dataset_v):
+        with ctx.session() as session:
+            decisions = dedup_service.list_decisions(session, dataset=dataset_v)
+        choices = plots.undo_choices(decisions)
+        return plots.decisions_frame(decisions), gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+    @ctx.friendly
+    def diversity_undo(dataset_v, decision_v, method_v, threshold_v, request: gr.Request):
+        """Put back what a decision changed; its records are grouped again."""
+        actor = curator(request)
+        if not str(decision_v or "").isdigit():
+            raise ValueError("choose a decision to undo")
+        with ctx.session() as session:
+            dedup_service.undo_decision(session, decision_id=int(decision_v), by=actor.name)
+        forget_indexes(ctx, dataset_v)
+        gr.Info(f"Decision {int(decision_v)} undone.")
+        return (*groups_view(dataset_v, method_v, threshold_v), *decisions_view(dataset_v))
+
+    @ctx.friendly
+    def diversity_coverage(dataset_v, color_v, request: gr.Request, progress=gr.Progress()):
+        """The map of every live record, clusters named by their words, and counts per category, status, author, verb."""
+        curator(request)
+        if not dataset_v:
+            raise ValueError("choose a dataset first")
+        progress(0, desc="Loading the model")
+        with ctx.session() as session:
+            report = dedup_service.coverage_report(
+                session, dataset=dataset_v, embedder=shared_embedder(ctx),
+                progress=lambda done, total: progress(done / max(total, 1), desc=f"Embedding {done:,} of {total:,}"))
+        return (plots.map_figure(report, color_v), plots.coverage_summary(report),
+                *plots.coverage_figures(report), report)
+
+    @ctx.friendly
+    def diversity_flags(dataset_v, request: gr.Request):
+        """How many live records fail each quality check, with the first few of each."""
+        authorize(ctx.actor(request), "view")
+        if not dataset_v:
+            return plots.flags_view(None)
+        with ctx.session() as session:
+            return plots.flags_view(dedup_service.quality_report(session, dataset=dataset_v))
+
+    @ctx.friendly
+    def on_load(request: gr.Request):
+        ctx.actor(request)
+        names = ctx.datasets()
+        return gr.update(choices=names, value=names[0] if names else None)
+
+    @ctx.friendly
+    def dataset_chosen(dataset_v, method_v, threshold_v, request: gr.Request):
+        return (*diversity_groups(dataset_v, method_v, threshold_v, request),
+                *(decisions_view(dataset_v) if dataset_v else (plots.decisions_frame([]), gr.update(choices=[]))),
+                *diversity_flags(dataset_v, request), *blank_coverage())
+
+    def blank_coverage():
+        return (plots.map_figure(None), "", *plots.coverage_figures(None), None)
+
+    def method_chosen(method_v):
+        method_v = _method(method_v)
+        return (gr.update(value=DEFAULT_THRESHOLDS[method_v]),
+                gr.update(value="Instruction" if method_v == "lexical" else "Instruction + input"))
+
+    # ---- wiring --------------------------------------------------------------------------------
+
+    view = [summary, groups_table, group_view, keep, group_ids, index, groups_state]
+    decisions_out = [decisions_table, undo_choice]
+    coverage_out = [map_plot, coverage_line, clusters_plot, category_plot, status_plot, author_plot, verbs_plot,
+                    report_state]
+    private = dict(api_visibility="private", show_progress="hidden")
+    heavy = dict(concurrency_limit=1, concurrency_id="diversity-heavy")  # two cores: one embedding run at a time
+    # Public listeners first: a private one registered earlier would take the function's name as its api_name.
+    flags_btn.click(diversity_flags, [dataset], [flags_plot, flags_table], api_name="diversity_flags",
+                    show_progress="minimal")
+    run_btn.click(diversity_run, [dataset, method, fields, threshold], [*view, *decisions_out],
+                  api_name="diversity_run", show_progress_on=[summary], **heavy).then(
+        diversity_flags, [dataset], [flags_plot, flags_table], **private)
+    threshold.release(diversity_groups, [dataset, method, threshold], view, api_name="diversity_groups",
+                      show_progress="hidden", trigger_mode="always_last")
+    method.input(method_chosen, [method], [threshold, fields], **private).then(
+        diversity_groups, [dataset, method, threshold], view, **private)
+    dataset.input(dataset_chosen, [dataset, method, threshold],
+                  [*view, *decisions_out, flags_plot, flags_table, *coverage_out], **private)
+    groups_table.select(pick_group, [groups_state], [group_view, keep, group_ids, index], **private)
+    previous_btn.click(previous_group, [groups_state, index], [group_view, keep, group_ids, index], **private)
+    next_btn.click(next_group, [groups_state, index], [group_view, keep, group_ids, index], **private)
+    decide_inputs = [dataset, group_ids, keep, method, threshold, index]
+    for button, decision in ((keep_btn, "keep_one"), (merge_btn, "merge"), (apart_btn, "not_duplicates")):
+        button.click(decide(decision), decide_inputs, [*view, *decisions_out], api_name=f"diversity_{decision}",
+                     show_progress="minimal")
+    undo_btn.click(diversity_undo, [dataset, undo_choice, method, threshold], [*view, *decisions_out],
+                   api_name="diversity_undo", show_progress="minimal")
+    coverage_btn.click(diversity_coverage, [dataset, color_by], coverage_out, api_name="diversity_coverage",
+                       show_progress_on=[map_plot], **heavy)
+    color_by.input(lambda report, color: plots.map_figure(report, color), [report_state, color_by], [map_plot],
+                   **private)
+    ctx.on_load(on_load, None, [dataset], then=(dataset_chosen, [dataset, method, threshold],
+                                                [*view, *decisions_out, flags_plot, flags_table, *coverage_out]))

@@ -1,0 +1,263 @@
+"""The editors' live near-duplicate hint: while someone types, the existing records their text already matches.
+
+Wiring it into an editor (inside that editor's `build(ctx)`, where the form's components exist):
+
+    from curation.ui.near_duplicate_hint import attach_near_duplicate_hint, near_duplicates_for, remember_saved
+
+    hint = attach_near_duplicate_hint(ctx, dataset=dataset, instruction=instruction, input=input_,
+                                      output=output, record_id=record_id)
+        # a gr.HTML placed where it is called; it refreshes (trigger_mode="always_last") as the fields
+        # change and its "Open #ID" buttons open that record through ctx.open_request / ctx.tabs.
+
+    # in the save handler, after the role check and before saving a NEW record (or changed text):
+    matches = near_duplicates_for(ctx, dataset, instruction, input_text, output_text, exclude_id=record_id)
+    if matches and not confirmed:   # `confirmed`: e.g. a hidden Checkbox set by a "Save anyway" button
+        raise gr.Error(duplicate_warning(matches))   # or show it and a "Save anyway" button
+    ... save ...
+    remember_saved(ctx, dataset, saved_id, instruction, input_text, output_text)   # later hints see it
+
+The index of a dataset is built once per process (vectors come from the embedding cache, so only texts
+it lacks are embedded), kept in memory, and rebuilt in the background every REFRESH_SECONDS to take in
+edits made elsewhere; a query is one embedding of the typed text and a matrix product.
+"""
+from __future__ import annotations
+
+import html
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from curation.dedup import DEFAULT_THRESHOLD
+from curation.embeddings import DEFAULT_FIELDS, Embedder
+from curation.services import dedup as dedup_service
+from curation.ui.context import AppContext
+
+log = logging.getLogger("instruct_studio.ui")
+REFRESH_SECONDS = 300
+SHOWN = 3
+_nonce = itertools.count(1)
+
+
+@dataclass
+class _Warm:
+    hint: Any = None
+    built_at: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)  # guards the index: reads and additions
+    building: threading.Lock = field(default_factory=threading.Lock)  # one build at a time
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+_indexes: dict[tuple[int, str, str], _Warm] = {}
+_indexes_lock = threading.Lock()
+_embedder: Embedder | None = None
+
+
+def shared_embedder(ctx: AppContext) -> Embedder:
+    """One embedding model per process, shared by the hint and the diversity tab (it takes seconds to load)."""
+    global _embedder
+    with _indexes_lock:
+        if _embedder is None:
+            _embedder = Embedder(ctx.settings.embed_model)
+        return _embedder
+
+
+def _slot(ctx: AppContext, dataset: str, fields: str) -> _Warm:
+    with _indexes_lock:
+        return _indexes.setdefault((id(ctx.engine), dataset, fields), _Warm())
+
+
+def _build(ctx: AppContext, dataset: str, fields: str, slot: _Warm) -> None:
+    with ctx.session() as session:
+        hint = dedup_service.near_duplicate_hint(session, dataset=dataset, fields=fields,
+                                                 embedder=shared_embedder(ctx))
+    with slot.lock:
+        slot.hint, slot.built_at = hint, time.monotonic()
+    slot.ready.set()
+
+
+def _build_in_background(ctx: AppContext, dataset: str, fields: str, slot: _Warm) -> None:
+    if not slot.building.acquire(blocking=False):
+        return  # a build is under way
+
+    def run():
+        try:
+            _build(ctx, dataset, fields, slot)
+        except Exception:  # the old index (if any) keeps answering
+            log.exception("near-duplicate index of %s could not be built", dataset)
+        finally:
+            slot.building.release()
+
+    threading.Thread(target=run, name=f"near-duplicate-index-{dataset}", daemon=True).start()
+
+
+def warm_index(ctx: AppContext, dataset: str, fields: str = DEFAULT_FIELDS, *, wait: bool = True):
+    """The dataset's in-memory index, built on first use (wait=False: start building, return what there is)."""
+    slot = _slot(ctx, dataset, fields)
+    if not slot.ready.is_set():
+        if not wait:
+            _build_in_background(ctx, dataset, fields, slot)
+            return None
+        with slot.building:
+            if not slot.ready.is_set():
+                _build(ctx, dataset, fields, slot)
+    elif time.monotonic() - slot.built_at > REFRESH_SECONDS:
+        _build_in_background(ctx, dataset, fields, slot)
+    return slot.hint
+
+
+def forget_indexes(ctx: AppContext, dataset: str) -> None:
+    """Drop the warm indexes of a dataset (after decisions changed which records are live): rebuilt on next use."""
+    with _indexes_lock:
+        for key in [k for k in _indexes if k[0] == id(ctx.engine) and k[1] == dataset]:
+            slot = _indexes[key]
+            slot.built_at = 0.0  # the next query rebuilds in the background, the old index answers meanwhile
+
+
+def near_duplicates_for(ctx: AppContext, dataset: str | None, instruction: str | None, input: str | None = "",
+                        output: str | None = "", *, exclude_id: int | None = None,
+                        threshold: float = DEFAULT_THRESHOLD, k: int = 5,
+                        fields: str = DEFAULT_FIELDS) -> list[dict[str, Any]]:
+    """Existing live records at or above `threshold` to this text, most similar first (id, score, instruction, input, status)."""
+    if not dataset or not (instruction or "").strip():
+        return []
+    hint = warm_index(ctx, dataset, fields)
+    slot = _slot(ctx, dataset, fields)
+    with ctx.session() as session, slot.lock:
+        return dedup_service.closest_records(session, hint, instruction=instruction or "", input=input or "",
+                                             output=output or "", threshold=threshold, k=k,
+                                             exclude_id=int(exclude_id) if exclude_id else None)
+
+
+def remember_saved(ctx: AppContext, dataset: str | None, record_id: int, instruction: str, input: str = "",
+                   output: str = "", fields: str = DEFAULT_FIELDS) -> None:
+    """Add a just-saved record to the warm index (if there is one), so the next hint finds it."""
+    slot = _slot(ctx, dataset or "", fields)
+    if not dataset or not slot.ready.is_set() or not (instruction or "").strip():
+        return
+    with slot.lock:
+        if record_id not in set(slot.hint.index.ids.tolist()):
+            dedup_service.remember_record(slot.hint, record_id=int(record_id), instruction=instruction,
+                                          input=input or "", output=output or "")
+
+
+def duplicate_warning(matches: list[dict[str, Any]]) -> str:
+    """One line for a save confirmation: which records this one repeats (plain text, escaped for a toast)."""
+    listed = ", ".join(f"#{m['id']} ({m['score']:.2f})" for m in matches[:SHOWN])
+    return html.escape(f"This looks like a near-duplicate of record {listed}. Save anyway?", quote=False)
+
+
+def hint_html(matches: list[dict[str, Any]]) -> str:
+    """The hint box: nothing when there is no match, else each match with its similarity and an Open button."""
+    if not matches:
+        return ""
+    rows = []
+    for m in matches[:SHOWN]:
+        text = m["instruction"] if len(m["instruction"]) <= 160 else m["instruction"][:157] + "…"
+        rows.append(
+            f'<li><span class="nd-score">{m["score"]:.2f}</span> <span class="nd-text">{html.escape(text)}</span> '
+            f'<span class="nd-status">{html.escape(m["status"])}</span> '
+            f'<button type="button" class="nd-open" data-open-record="{int(m["id"])}">Open #{int(m["id"])}</button></li>')
+    many = "a similar record exists" if len(matches) == 1 else f"{len(matches)} similar records exist"
+    return (f'<div class="nd-hint"><div class="nd-title">⚠ Possible duplicate: {many}</div>'
+            f'<ul>{"".join(rows)}</ul></div>')
+
+
+HINT_CSS = """
+.nd-hint { border: 1px solid #fcd34d; background: #fffbeb; color: #78350f; border-radius: 8px; padding: 8px 12px; font-size: .9rem; }
+.nd-title { font-weight: 600; margin-bottom: 4px; }
+.nd-hint ul { list-style: none; margin: 0; padding: 0; }
+.nd-hint li { display: flex; gap: 8px; align-items: baseline; padding: 2px 0; }
+.nd-score { font-family: var(--font-mono); background: #fde68a; border-radius: 4px; padding: 0 5px; }
+.nd-text { flex: 1; }
+.nd-status { font-size: .75rem; text-transform: uppercase; color: #92400e; }
+.nd-open { border: 1px solid #d97706; border-radius: 6px; padding: 0 8px; background: white; cursor: pointer; }
+"""
+
+_OPEN_JS = """
+const scope = %s;
+document.addEventListener('click', (event) => {
+  const button = event.target.closest(scope + ' [data-open-record]');
+  if (!button) return;
+  event.preventDefault();
+  props.value = button.dataset.openRecord + ':' + Date.now();
+  trigger('click');
+});
+const hook = () => {
+  document.querySelectorAll(scope + ' .js-plotly-plot').forEach((plot) => {
+    if (plot.__opensRecords || typeof plot.on !== 'function') return;
+    plot.__opensRecords = true;
+    plot.on('plotly_click', (event) => {
+      const point = event && event.points && event.points[0];
+      if (!point || point.customdata == null) return;
+      const id = Array.isArray(point.customdata) ? point.customdata[0] : point.customdata;
+      props.value = String(id) + ':' + Date.now();
+      trigger('click');
+    });
+  });
+};
+new MutationObserver(hook).observe(document.body, {childList: true, subtree: true});
+hook();
+"""
+
+
+def open_record_on_click(ctx: AppContext, scope: str) -> gr.HTML:
+    """A hidden bridge: a click on `[data-open-record=ID]` or on a plotly point (customdata = id) inside the
+    element matching CSS selector `scope` opens that record in the editor (ctx.open_request + ctx.tabs)."""
+    import json
+
+    bridge = gr.HTML("", html_template="<span></span>", js_on_load=_OPEN_JS % json.dumps(scope), visible="hidden")
+
+    def open_clicked(value):
+        record_id = (value or "").split(":")[0]
+        if not record_id.isdigit() or ctx.open_request is None:
+            return gr.skip(), gr.skip()
+        return f"record:{int(record_id)}:{next(_nonce)}", gr.Tabs(selected="record_tab")
+
+    if ctx.open_request is not None and ctx.tabs is not None:
+        bridge.click(open_clicked, [bridge], [ctx.open_request, ctx.tabs], api_visibility="private",
+                     show_progress="hidden")
+    return bridge
+
+
+def attach_near_duplicate_hint(ctx: AppContext, *, dataset: gr.components.Component, instruction, input, output,
+                               record_id=None, threshold: float = DEFAULT_THRESHOLD) -> gr.HTML:
+    """A gr.HTML (placed here) that shows, as the fields change, the closest live records at or above `threshold`."""
+    scope_id = f"near-duplicate-hint-{next(_nonce)}"
+    box = gr.HTML("", elem_id=scope_id, css_template=HINT_CSS, elem_classes=["near-duplicate-hint"])
+    open_record_on_click(ctx, f"#{scope_id}")
+    inputs = [dataset, instruction, input, output] + ([record_id] if record_id is not None else [])
+
+    def matches_html(dataset_v, instruction_v, input_v, output_v, record_id_v, request):
+        try:
+            ctx.actor(request)  # any signed-in user may see what already exists
+            matches = near_duplicates_for(ctx, dataset_v, instruction_v, input_v, output_v,
+                                          exclude_id=record_id_v, threshold=threshold)
+        except Exception:  # a hint that fails must never get in the way of writing
+            log.exception("near-duplicate hint failed")
+            return ""
+        return hint_html(matches)
+
+    if record_id is not None:
+        def show(dataset_v, instruction_v, input_v, output_v, record_id_v, request: gr.Request):
+            return matches_html(dataset_v, instruction_v, input_v, output_v, record_id_v, request)
+    else:
+        def show(dataset_v, instruction_v, input_v, output_v, request: gr.Request):
+            return matches_html(dataset_v, instruction_v, input_v, output_v, None, request)
+
+    def warm(dataset_v):
+        if dataset_v:
+            try:
+                warm_index(ctx, dataset_v, wait=False)
+            except Exception:
+                log.exception("near-duplicate index of %s could not be built", dataset_v)
+
+    private = dict(api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+    for component in (instruction, input, output):
+        component.change(show, inputs, [box], **private)
+    dataset.change(warm, [dataset], None, **private)
+    return box
