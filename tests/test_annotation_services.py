@@ -166,3 +166,24 @@ def test_overview_counts_by_status_category_author_and_day(studio):
     assert counts.by_category == [("qa", 3), ("math", 1)]
     assert counts.by_author == [("ann", 3), ("ben", 1)]
     assert sum(n for _, n in counts.by_day) == 4
+
+
+def test_training_preview_alpaca_and_a_tokenizer_chat_template(tmp_path):
+    from curation.preview import PreviewError, alpaca_prompt, preview
+    from curation.records import RecordDraft
+    from tests.tiny_model import build_tiny_tokenizer
+
+    record = RecordDraft(instruction="Give three tips for staying healthy.", input="", outputs=["Eat, move, sleep."])
+    assert alpaca_prompt(record) == (
+        "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+        "\n\n### Instruction:\nGive three tips for staying healthy.\n\n### Response:\nEat, move, sleep.")
+    assert preview(record).tokens is None
+    tokenizer = str(build_tiny_tokenizer(tmp_path / "tok"))
+    shown = preview(record, template="chat", tokenizer_name=tokenizer)
+    assert shown.text == ("<|im_start|>user\nGive three tips for staying healthy.<|im_end|>\n"
+                          "<|im_start|>assistant\nEat, move, sleep.<|im_end|>\n")
+    from transformers import AutoTokenizer
+
+    assert shown.tokens == len(AutoTokenizer.from_pretrained(tokenizer)(shown.text, add_special_tokens=False).input_ids)
+    with pytest.raises(PreviewError, match="cannot load the tokenizer"):
+        preview(record, template="chat", tokenizer_name=str(tmp_path / "missing"))

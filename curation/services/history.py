@@ -76,9 +76,17 @@ def _changes(fields: dict[str, str], old: dict | None, new: dict) -> list[FieldC
     for key, label in fields.items():
         if old is not None and key not in old:
             continue  # older snapshots (e.g. an import) did not record this field
+        if key == "instance_count" and "instances" in new:
+            continue  # the instances themselves are listed
         before = _as_text(key, old.get(key)) if old is not None else ""
         after = _as_text(key, new.get(key))
         if old is None and not after:
+            continue
+        if old is None and key in ("examples", "instances"):
+            # At creation a list is summed up; its items appear in later diffs as they change.
+            count = len(new.get(key) or [])
+            changes.append(FieldChange(label, "", f"{count} {key if count != 1 else key[:-1]}",
+                                       [("insert", f"{count} {key if count != 1 else key[:-1]}")]))
             continue
         if before != after:
             if key in ("examples", "instances"):

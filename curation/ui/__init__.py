@@ -34,6 +34,8 @@ automatically (a module that fails to import is logged and skipped; the app stil
   ctx.datasets()        the dataset names, for dropdowns.
   ctx.on_load(fn, inputs, outputs, then=None)   run fn when the page loads (e.g. fill dropdowns),
                         then `then` = (fn, inputs, outputs) if given; registered as private listeners.
+  ctx.browser_state(key)   a gr.BrowserState (localStorage) that survives reloads; use it instead of
+                        creating one inside build (tabs mount lazily, so one made there reads None).
   ctx.open_request      a hidden Textbox: set it to "record:ID:NONCE" or "task:ID:NONCE" (and output
                         gr.Tabs(selected="record_tab" / "task_tab") to ctx.tabs) to open an item in an editor.
   ctx.tabs              the app's gr.Tabs; tab ids are the module names ("browse_tab", "diversity_tab").

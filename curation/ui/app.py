@@ -54,6 +54,9 @@ def build_app(ctx: AppContext) -> gr.Blocks:
                 if getattr(module, "TAB_ROLES", None):
                     role_tabs.append((tab, {getattr(r, "value", r) for r in module.TAB_ROLES}))
 
+        for state in ctx._browser_states:
+            state.render()
+
         @ctx.friendly
         def signed_in(request: gr.Request):
             actor = ctx.actor(request)

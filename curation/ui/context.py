@@ -30,6 +30,7 @@ class AppContext:
     engine: Engine
     preview_tokenizer: str | None = None
     _loads: list[tuple[Callable, list, list, tuple | None]] = field(default_factory=list)
+    _browser_states: list[Any] = field(default_factory=list)
     # Set by the app while building: shared components tabs may wire to (see curation/ui/app.py).
     tabs: Any = None
     open_request: Any = None
@@ -66,6 +67,16 @@ class AppContext:
     def datasets(self) -> list[str]:
         with self.session() as session:
             return [d.name for d in repo.list_datasets(session)]
+
+    def browser_state(self, storage_key: str) -> gr.BrowserState:
+        """A value kept in the browser's localStorage across reloads.
+
+        Rendered by the app outside the tabs: a tab's children mount only when it is first opened, and
+        a BrowserState that is not mounted reads as None when the page loads.
+        """
+        state = gr.BrowserState(None, storage_key=storage_key, render=False)
+        self._browser_states.append(state)
+        return state
 
     def on_load(self, fn: Callable, inputs: list | None = None, outputs: list | None = None,
                 then: tuple[Callable, list, list] | None = None) -> None:

@@ -62,16 +62,15 @@ def build(ctx: AppContext) -> dict:
             gr.Markdown("#### Checks")
             checks = gr.HTML(checks_html([], {}), elem_id="record-checks")
             gr.Markdown("#### Training preview")
-            with gr.Row():
-                template = gr.Radio(list(TEMPLATES), value="Alpaca prompt", show_label=False, scale=3)
-                tokenizer = gr.Textbox(value=ctx.preview_tokenizer or "", show_label=False, scale=2,
-                                       placeholder="tokenizer folder or name", elem_id="record-tokenizer")
+            template = gr.Radio(list(TEMPLATES), value="Alpaca prompt", show_label=False, elem_id="record-template")
+            tokenizer = gr.Textbox(value=ctx.preview_tokenizer or "", label="Tokenizer", elem_id="record-tokenizer",
+                                   placeholder="local folder or cached Hub name, for the chat template and tokens")
             tokens = gr.Markdown(elem_id="record-tokens")
             preview = gr.Textbox(label="As training sees it", lines=10, max_lines=30, interactive=False,
                                  buttons=["copy"], elem_id="record-preview")
             with gr.Accordion("History", open=True):
                 history_box = gr.HTML(history_html([]), elem_id="record-history")
-    draft = gr.BrowserState(None, storage_key="instruct-studio-record")
+    draft = ctx.browser_state("instruct-studio-record")
 
     fields = [dataset, category, system, instruction, input_, output, more]
     editable = [dataset, category, system, instruction, input_, output, more]
@@ -215,27 +214,27 @@ def build(ctx: AppContext) -> dict:
 
     live_inputs = [*fields, template, tokenizer]
     live_outputs = [checks, preview, tokens]
-    private = dict(api_visibility="private")
+    private = dict(api_visibility="private", show_progress="hidden")
+    # A refused save must not cover the form with error badges: the edit stays visible, the toast says why.
+    public = dict(show_progress="hidden")
 
     def then_live(event):
-        return event.then(live, live_inputs, live_outputs, show_progress="hidden", **private)
+        return event.then(live, live_inputs, live_outputs, **private)
 
     then_live(open_btn.click(record_open, [record_id], view_outputs, api_name="record_open"))
     record_inputs = [record_id, version, *fields]
-    then_live(save_btn.click(record_save, record_inputs, view_outputs, api_name="record_save"))
-    then_live(submit_btn.click(record_submit, record_inputs, view_outputs, api_name="record_submit"))
-    then_live(approve_btn.click(record_approve, record_inputs, view_outputs, api_name="record_approve"))
-    then_live(reject_btn.click(record_reject, [*record_inputs, reason], view_outputs, api_name="record_reject"))
-    then_live(discard_btn.click(record_discard, record_inputs, view_outputs, api_name="record_discard"))
+    then_live(save_btn.click(record_save, record_inputs, view_outputs, api_name="record_save", **public))
+    then_live(submit_btn.click(record_submit, record_inputs, view_outputs, api_name="record_submit", **public))
+    then_live(approve_btn.click(record_approve, record_inputs, view_outputs, api_name="record_approve", **public))
+    then_live(reject_btn.click(record_reject, [*record_inputs, reason], view_outputs, api_name="record_reject", **public))
+    then_live(discard_btn.click(record_discard, record_inputs, view_outputs, api_name="record_discard", **public))
     then_live(new_btn.click(record_new, None, view_outputs, **private))
     for component in editable:
-        component.input(live, live_inputs, live_outputs, show_progress="hidden", trigger_mode="always_last",
-                        **private)
-        component.input(remember, [record_id, version, *fields], [draft], show_progress="hidden",
-                        trigger_mode="always_last", **private)
-    for component in (template, tokenizer):
-        component.change(live, live_inputs, live_outputs, show_progress="hidden", trigger_mode="always_last",
-                         **private)
+        component.input(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
+        component.input(remember, [record_id, version, *fields], [draft], trigger_mode="always_last", **private)
+    # The tokenizer loads when its name is complete (Enter or leaving the box), not at every keystroke.
+    for event in (template.change, tokenizer.submit, tokenizer.blur):
+        event(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
 
     def from_request(request_value, request: gr.Request):
         kind, _, rest = (request_value or "").partition(":")

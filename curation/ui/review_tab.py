@@ -68,17 +68,17 @@ def build(ctx: AppContext) -> dict:
         with gr.Column(scale=2):
             queue = gr.Dataframe(value=pd.DataFrame(columns=QUEUE_COLUMNS), interactive=False, wrap=True,
                                  max_height=600, elem_id="review-queue",
-                                 column_widths=["70px", "60px", "50%", "90px", "130px"])
+                                 column_widths=["14%", "10%", "38%", "16%", "22%"])
             gr.Markdown("Oldest first. Click a row to review it.", elem_classes=["hint"])
         with gr.Column(scale=3):
             item = gr.HTML('<div class="queue-empty">Choose an item in the queue.</div>', elem_id="review-item")
             note = gr.Textbox(label="Review note", placeholder="Why it is rejected (the annotator sees this)",
                               elem_id="review-note")
             with gr.Row():
-                approve_btn = gr.Button("Approve and next", variant="primary", elem_id="review-approve")
-                reject_btn = gr.Button("Reject and next", variant="stop", elem_id="review-reject")
-                edit_btn = gr.Button("Edit in the editor", elem_id="review-edit")
-                skip_btn = gr.Button("Skip", variant="secondary", elem_id="review-skip")
+                approve_btn = gr.Button("Approve & next", variant="primary", size="md", elem_id="review-approve")
+                reject_btn = gr.Button("Reject & next", variant="stop", size="md", elem_id="review-reject")
+                edit_btn = gr.Button("Open in editor", size="md", elem_id="review-edit")
+                skip_btn = gr.Button("Skip", variant="secondary", size="md", elem_id="review-skip")
             with gr.Accordion("History", open=False):
                 history_box = gr.HTML(elem_id="review-history")
             kind = gr.Textbox(visible=False, label="kind")
@@ -89,7 +89,7 @@ def build(ctx: AppContext) -> dict:
     def load_queue(actor, dataset_v):
         with ctx.session() as session:
             items = review.review_queue(session, actor, dataset=dataset_v or None)
-        frame = pd.DataFrame([[i.kind, i.id, i.title, i.author, f"{i.submitted_at:%Y-%m-%d %H:%M}"] for i in items],
+        frame = pd.DataFrame([[i.kind, i.id, i.title, i.author, f"{i.submitted_at:%m-%d %H:%M}"] for i in items],
                              columns=QUEUE_COLUMNS)
         return items, frame, f"**{len(items)}** waiting" if items else "Nothing waiting for review.."
 

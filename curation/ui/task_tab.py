@@ -58,7 +58,7 @@ def build(ctx: AppContext) -> dict:
                 domains = gr.Dropdown(label="Domains", choices=DOMAINS, multiselect=True, allow_custom_value=True,
                                       elem_id="task-domains")
 
-            gr.Markdown("#### Examples", elem_classes=["section-title"])
+            examples_title = gr.Markdown("#### Examples", elem_classes=["section-title"], elem_id="task-examples-title")
             examples = gr.Dataframe(value=tables.examples_frame([]), headers=tables.EXAMPLE_COLUMNS,
                                     interactive=False, wrap=True, show_row_numbers=True, max_height=320,
                                     elem_id="task-examples", column_widths=["90px", "28%", "24%", "30%"])
@@ -81,7 +81,8 @@ def build(ctx: AppContext) -> dict:
                     up_ex = gr.Button("▲ Up", size="sm", min_width=60, elem_id="example-up")
                     down_ex = gr.Button("▼ Down", size="sm", min_width=60, elem_id="example-down")
 
-            gr.Markdown("#### Instances", elem_classes=["section-title"])
+            instances_title = gr.Markdown("#### Instances", elem_classes=["section-title"],
+                                          elem_id="task-instances-title")
             instances = gr.Dataframe(value=tables.instances_frame([]), headers=tables.INSTANCE_COLUMNS,
                                      interactive=True, wrap=True, show_row_numbers=True, max_height=420,
                                      elem_id="task-instances")
@@ -110,7 +111,7 @@ def build(ctx: AppContext) -> dict:
             gr.Markdown("#### Checks")
             checks = gr.HTML(checks_html([], {}, what="task"), elem_id="task-checks")
             gr.Markdown("#### Training preview (first instance)")
-            template = gr.Radio(list(TEMPLATES), value="Alpaca prompt", show_label=False)
+            template = gr.Radio(list(TEMPLATES), value="Alpaca prompt", show_label=False, elem_id="task-template")
             tokenizer = gr.Textbox(value=ctx.preview_tokenizer or "", label="Tokenizer", elem_id="task-tokenizer",
                                    placeholder="local folder or cached Hub name, for the chat template and tokens")
             tokens = gr.Markdown(elem_id="task-tokens")
@@ -118,7 +119,7 @@ def build(ctx: AppContext) -> dict:
                                  buttons=["copy"], elem_id="task-preview")
             with gr.Accordion("History", open=True):
                 history_box = gr.HTML(history_html([]), elem_id="task-history")
-    draft = gr.BrowserState(None, storage_key="instruct-studio-task")
+    draft = ctx.browser_state("instruct-studio-task")
 
     fields = [dataset, name, definition, emphasis, avoid, categories, domains, examples, instances]
     text_fields = [dataset, name, definition, emphasis, avoid, categories, domains]
@@ -230,12 +231,16 @@ def build(ctx: AppContext) -> dict:
             form = form_of(dataset_v, name_v or "untitled", definition_v, emphasis_v, avoid_v, categories_v,
                            domains_v, examples_v, instances_v)
         except InvalidInput as exc:
-            return checks_html([], {"table": str(exc)}, what="task"), "", "", text_markdown(definition_v)
+            return (checks_html([], {"table": str(exc)}, what="task"), "", "", text_markdown(definition_v),
+                    gr.skip(), gr.skip())
         first = form.instances[0] if form.instances else None
         record = RecordDraft(instruction=form.definition, input=first.input, outputs=first.outputs) if first else None
         text, count = preview_values(record, template_v, tokenizer_v)
+        positives = sum(e.kind == "positive" for e in form.examples)
         return (checks_html(tasks.violations(form), instance_flags(form), what="task"), text, count,
-                text_markdown(definition_v))
+                text_markdown(definition_v),
+                f"#### Examples · {positives} positive, {len(form.examples) - positives} negative",
+                f"#### Instances · {len(form.instances):,}")
 
     def remember(item_id, item_version, dataset_v, name_v, definition_v, emphasis_v, avoid_v, categories_v,
                  domains_v, examples_v, instances_v, request: gr.Request):
@@ -305,8 +310,10 @@ def build(ctx: AppContext) -> dict:
         return tables.instances_frame(rows), ""
 
     private = dict(api_visibility="private", show_progress="hidden")
+    # A refused save must not cover the form with error badges: the edit stays visible, the toast says why.
+    public = dict(show_progress="hidden")
     live_inputs = [*fields, template, tokenizer]
-    live_outputs = [checks, preview, tokens, definition_view]
+    live_outputs = [checks, preview, tokens, definition_view, examples_title, instances_title]
     remember_inputs = [task_id, version, *fields]
 
     def then_live(event):
@@ -318,11 +325,11 @@ def build(ctx: AppContext) -> dict:
 
     then_live(open_btn.click(task_open, [task_id], view_outputs, api_name="task_open"))
     task_inputs = [task_id, version, *fields]
-    then_live(save_btn.click(task_save, task_inputs, view_outputs, api_name="task_save"))
-    then_live(submit_btn.click(task_submit, task_inputs, view_outputs, api_name="task_submit"))
-    then_live(approve_btn.click(task_approve, task_inputs, view_outputs, api_name="task_approve"))
-    then_live(reject_btn.click(task_reject, [*task_inputs, reason], view_outputs, api_name="task_reject"))
-    then_live(discard_btn.click(task_discard, task_inputs, view_outputs, api_name="task_discard"))
+    then_live(save_btn.click(task_save, task_inputs, view_outputs, api_name="task_save", **public))
+    then_live(submit_btn.click(task_submit, task_inputs, view_outputs, api_name="task_submit", **public))
+    then_live(approve_btn.click(task_approve, task_inputs, view_outputs, api_name="task_approve", **public))
+    then_live(reject_btn.click(task_reject, [*task_inputs, reason], view_outputs, api_name="task_reject", **public))
+    then_live(discard_btn.click(task_discard, task_inputs, view_outputs, api_name="task_discard", **public))
     then_live(new_btn.click(task_new, None, view_outputs, **private))
     example_inputs = [examples, selected, kind, ex_input, ex_output, ex_explanation]
     example_outputs = [examples, selected, selected_info, kind, ex_input, ex_output, ex_explanation]
@@ -337,8 +344,9 @@ def build(ctx: AppContext) -> dict:
         component.input(remember, remember_inputs, [draft], trigger_mode="always_last", **private)
     instances.input(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
     instances.input(remember, remember_inputs, [draft], trigger_mode="always_last", **private)
-    for component in (template, tokenizer):
-        component.change(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
+    # The tokenizer loads when its name is complete (Enter or leaving the box), not at every keystroke.
+    for event in (template.change, tokenizer.submit, tokenizer.blur):
+        event(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
 
     def from_request(request_value, request: gr.Request):
         kind_v, _, rest = (request_value or "").partition(":")
