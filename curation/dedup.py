@@ -69,9 +69,10 @@ def nearest_neighbours(vectors: np.ndarray, k: int, *, exact: bool | None = None
     if exact:
         index = faiss.IndexFlatIP(vectors.shape[1])
     else:
-        index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 64
-        index.hnsw.efSearch = 64
+        # Measured on the Alpaca 52k: M=32/ef=64 costs twice the time for no pair more at 0.90 than 16/40.
+        index = faiss.IndexHNSWFlat(vectors.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 40
+        index.hnsw.efSearch = 40
     index.add(vectors)
     return index.search(vectors, min(k, len(vectors)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import sys
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
@@ -71,6 +72,9 @@ def model_source(name: str) -> str:
 
 
 def default_device() -> str:
+    """cuda when a GPU is usable, else cpu; without an NVIDIA device node we answer without importing torch."""
+    if "torch" not in sys.modules and not any(Path("/dev").glob("nvidia[0-9]*")):
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -136,7 +140,7 @@ class Embedder:
 
 # ---- the vector cache: (model, precision, text hash) -> vector, in the database ----------------
 
-LOOKUP_CHUNK = 500
+LOOKUP_CHUNK = 2000
 
 
 def embed_cached(session, embedder: Embedder, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:

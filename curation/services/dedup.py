@@ -65,15 +65,32 @@ def _dataset_id(session: Session, name: str) -> int:
     return dataset.id
 
 
-def _live_records(session: Session, dataset_id: int, discarded: bool = False) -> list[dict[str, Any]]:
-    """The dataset's records that are not discarded (or all of them), as plain dicts in id order."""
+def _rows(session: Session, query) -> list:
+    """Rows through the Core connection: plain tuples, none of the ORM's per-row bookkeeping."""
+    return session.connection().execute(query).all()
+
+
+def _live_records(session: Session, dataset_id: int, discarded: bool = False,
+                  ids: list[int] | None = None) -> list[dict[str, Any]]:
+    """Records of the dataset (not discarded, unless asked; only `ids` if given) as plain dicts in id order."""
     columns = (Record.id, Record.instruction, Record.input, Record.outputs, Record.status, Record.category,
                Record.created_by, Record.created_at, Record.content_hash)
     query = select(*columns).where(Record.dataset_id == dataset_id).order_by(Record.id)
-    rows = session.exec(query if discarded else query.where(Record.status != RecordStatus.discarded))
+    query = query if discarded else query.where(Record.status != RecordStatus.discarded)
+    if ids is not None:
+        rows = [r for start in range(0, len(ids), 1000) for r in _rows(session, query.where(
+            Record.id.in_(ids[start:start + 1000])))]
+    else:
+        rows = _rows(session, query)
     return [{"id": r.id, "instruction": r.instruction, "input": r.input, "output": (r.outputs or [""])[0],
              "status": getattr(r.status, "value", r.status), "category": r.category, "created_by": r.created_by,
              "created_at": r.created_at.isoformat(), "content_hash": r.content_hash} for r in rows]
+
+
+def _live_hashes(session: Session, dataset_id: int) -> dict[int, str]:
+    """Content hash of every record that is not discarded, by id."""
+    return dict(_rows(session, select(Record.id, Record.content_hash).where(
+        Record.dataset_id == dataset_id, Record.status != RecordStatus.discarded)))
 
 
 def _not_duplicate_sets(session: Session, dataset_id: int) -> list[set[int]]:
@@ -83,23 +100,26 @@ def _not_duplicate_sets(session: Session, dataset_id: int) -> list[set[int]]:
     return [set(ids) for ids in rows]
 
 
-def _groups(kind: str, pairs: list[tuple[int, int, float]], by_id: dict[int, dict]) -> list[DuplicateGroup]:
-    groups = []
-    for ids in dedup.connected_groups(pairs):
-        members = set(ids)
-        inside = [p for p in pairs if p[0] in members]
-        records = [by_id[i] for i in ids]
-        groups.append(DuplicateGroup(kind, max(p[2] for p in inside), dedup.proposed_keep(records), records, inside))
+def _usable(session: Session, dataset_id: int, pairs, live: dict[int, str]) -> list[tuple[int, int, float]]:
+    """Pairs between live records that no active "not duplicates" decision separates."""
+    apart = _not_duplicate_sets(session, dataset_id)
+    return [(a, b, s) for a, b, s in pairs
+            if a in live and b in live and not any(a in ids and b in ids for ids in apart)]
+
+
+def _groups(session: Session, dataset_id: int, kind: str, pairs: list[tuple[int, int, float]]) -> list[DuplicateGroup]:
+    components = dedup.connected_groups(pairs)
+    by_id = {r["id"]: r for r in _live_records(session, dataset_id, ids=sorted({i for c in components for i in c}))}
+    group_of = {i: n for n, component in enumerate(components) for i in component}
+    inside: list[list] = [[] for _ in components]
+    for pair in pairs:
+        inside[group_of[pair[0]]].append(pair)
+    groups = [DuplicateGroup(kind, max(p[2] for p in pairs_in), dedup.proposed_keep([by_id[i] for i in ids]),
+                             [by_id[i] for i in ids], pairs_in) for ids, pairs_in in zip(components, inside)]
     return sorted(groups, key=lambda g: (-g.score, g.records[0]["id"]))
 
 
-def _usable(pairs, by_id: dict[int, dict], apart: list[set[int]]):
-    """Pairs between live records that no active "not duplicates" decision separates."""
-    return [(a, b, s) for a, b, s in pairs
-            if a in by_id and b in by_id and not any(a in ids and b in ids for ids in apart)]
-
-
-def _part_vectors(session: Session, records: list[dict], fields: str, embedder: Embedder,
+def _part_vectors(session: Session, records: list, fields: str, embedder: Embedder,
                   progress: Progress | None = None) -> np.ndarray:
     """(records, parts, dim) vectors, from the cache where it has them."""
     texts = [t for r in records for t in record_parts(fields, r["instruction"], r["input"], r["output"])]
@@ -111,11 +131,18 @@ def _part_vectors(session: Session, records: list[dict], fields: str, embedder: 
 def exact_duplicate_groups(session: Session, *, dataset: str) -> list[DuplicateGroup]:
     """Groups of live records with the same normalized instruction, input and outputs, largest first."""
     dataset_id = _dataset_id(session, dataset)
-    records = _live_records(session, dataset_id)
-    by_id = {r["id"]: r for r in records}
-    pairs = [(records[g[0]]["id"], records[i]["id"], 1.0)
-             for g in dedup.exact_groups([r["content_hash"] for r in records]) for i in g[1:]]
-    return _groups("exact", _usable(pairs, by_id, _not_duplicate_sets(session, dataset_id)), by_id)
+    live = _live_hashes(session, dataset_id)
+    ids = sorted(live)
+    pairs = [(ids[g[0]], ids[i], 1.0) for g in dedup.exact_groups([live[i] for i in ids]) for i in g[1:]]
+    return _groups(session, dataset_id, "exact", _usable(session, dataset_id, pairs, live))
+
+
+def _search_records(session: Session, dataset_id: int, fields: str) -> list[dict[str, Any]]:
+    """Every record of the dataset, discarded ones too (so an undone discard needs no new search), id order."""
+    columns = [Record.id, Record.instruction, Record.input] + ([Record.outputs] if fields == "record" else [])
+    rows = _rows(session, select(*columns).where(Record.dataset_id == dataset_id).order_by(Record.id))
+    return [{"id": r[0], "instruction": r[1], "input": r[2], "output": (r[3] or [""])[0] if len(r) > 3 else ""}
+            for r in rows]
 
 
 def run_dedup(session: Session, *, dataset: str, threshold: float | None = None, fields: str | None = None,
@@ -131,8 +158,7 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
         raise DedupError(f"threshold must be above 0 and at most 1, got {threshold}")
     dataset_id = _dataset_id(session, dataset)
     started = time.perf_counter()
-    # Discarded records are searched too, so that undoing a discard brings its group back without a new search.
-    records = _live_records(session, dataset_id, discarded=True)
+    records = _search_records(session, dataset_id, fields)
     floor = threshold if lexical else min(threshold, SEMANTIC_FLOOR)
     run = DedupRun(dataset_id=dataset_id, method=method, fields=fields, threshold=threshold, floor=floor,
                    record_count=len(records), created_by=by)
@@ -179,11 +205,11 @@ def duplicate_groups(session: Session, *, dataset: str, method: str = "semantic"
     query = select(DuplicatePair.record_a, DuplicatePair.record_b, DuplicatePair.score).where(
         DuplicatePair.run_id == run.id)
     query = query.where(DuplicatePair.score > threshold if method == "lexical" else DuplicatePair.score >= threshold)
-    by_id = {r["id"]: r for r in _live_records(session, run.dataset_id)}
-    pairs = _usable([tuple(p) for p in session.exec(query)], by_id, _not_duplicate_sets(session, run.dataset_id))
+    live = _live_hashes(session, run.dataset_id)
+    pairs = _usable(session, run.dataset_id, [tuple(p) for p in _rows(session, query)], live)
     # Exact duplicates are listed by exact_duplicate_groups; here only pairs that differ in some text.
-    pairs = [(a, b, s) for a, b, s in pairs if by_id[a]["content_hash"] != by_id[b]["content_hash"]]
-    return _groups(method, pairs, by_id)
+    pairs = [(a, b, s) for a, b, s in pairs if live[a] != live[b]]
+    return _groups(session, run.dataset_id, method, pairs)
 
 
 def forget_runs(session: Session, *, dataset: str) -> int:

@@ -1,0 +1,253 @@
+"""Near-duplicate search on the Alpaca 52k, then at a larger scale. Each step runs in its own process, so the
+peak memory printed is that step's own.
+
+(a) plain: what a user would write: sentence-transformers `encode` (fp32) of every record's instruction and
+    input, exact top-10 by blocked matrix product, pairs where both parts have cosine >= threshold.
+(b) ours, cold: services.dedup.run_dedup from an empty vector cache (default precision, texts embedded once,
+    shortest first, HNSW top-10), pairs stored in the database.
+(c) ours, warm: the same search again; every vector comes from the cache.
+(d) Self-Instruct's rule: exact ROUGE-L F1 over all pairs of instructions.
+Recall@10 compares the HNSW neighbours with exact search on the same vectors; pair recall and precision
+compare (b)'s pairs with (a)'s. The larger scale replicates the Alpaca records with small perturbations of the
+instruction (two words swapped, one dropped, a word put in front, the final mark changed): it says so.
+
+    .venv/bin/python bench/dedup.py [--scale 500000] [--plain-at-scale]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ALPACA = REPO.parent / "shared" / "data" / "alpaca_format" / "stanford_alpaca_52k.json"
+sys.path.insert(0, str(REPO))
+for _key in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_UPDATE_CHECK"):
+    os.environ.setdefault(_key, "1")
+LEVELS = (0.95, 0.90)
+
+
+def rows_at(n: int) -> list[dict]:
+    """The Alpaca records, replicated past 52,002 with a small perturbation of each copy's instruction."""
+    rows = json.loads(ALPACA.read_text())
+    rng, out = random.Random(0), list(rows[:n])
+    while len(out) < n:
+        out += [{**r, "instruction": perturb(r["instruction"], rng)} for r in rows[:n - len(out)]]
+    return out
+
+
+def perturb(text: str, rng: random.Random) -> str:
+    words, op = text.split(), rng.randrange(4)
+    if op == 0 and len(words) > 3:
+        i = rng.randrange(len(words) - 1)
+        words[i], words[i + 1] = words[i + 1], words[i]
+    elif op == 1 and len(words) > 4:
+        del words[rng.randrange(len(words))]
+    elif op == 2:
+        words.insert(0, rng.choice(["Please", "Now,", "Kindly"]))
+    else:
+        words[-1] = words[-1].rstrip(".?!") + rng.choice([".", "!", "?", ""])
+    return " ".join(words)
+
+
+def pairs_from_neighbours(parts, scores, neighbours, floor: float) -> set[tuple[int, int, float]]:
+    import numpy as np
+
+    rows, cols = np.nonzero(scores >= floor)
+    i, j = rows, neighbours[rows, cols]
+    keep = i != j
+    a, b = np.minimum(i, j)[keep], np.maximum(i, j)[keep]
+    lowest = np.min([np.einsum("ij,ij->i", p[a], p[b]) for p in parts], axis=0)
+    return {(int(x), int(y), float(s)) for x, y, s in zip(a, b, lowest) if s >= floor}
+
+
+# ---- steps, each in its own process -----------------------------------------------------------
+
+def step_prepare(url: str, n: str, work: str) -> dict:
+    from curation.importer import import_files
+    from db.engine import open_database, session_for
+
+    path = Path(work) / "records.json"
+    path.write_text(json.dumps(rows_at(int(n))))
+    start = time.perf_counter()
+    with session_for(open_database(url)) as session:
+        report = import_files(session, "bench", [path], keep_duplicates=True)
+    return {"records": report.imported, "seconds": time.perf_counter() - start}
+
+
+def step_plain(n: str, work: str) -> dict:
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from curation.embeddings import DEFAULT_MODEL, default_device, model_source
+
+    rows = rows_at(int(n))
+    start = time.perf_counter()
+    model = SentenceTransformer(model_source(DEFAULT_MODEL), device=default_device())
+    parts = [model.encode([r[f] for r in rows], batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+             for f in ("instruction", "input")]
+    joined = np.hstack(parts) / np.sqrt(2)
+    scores, neighbours = np.zeros((len(rows), 11), np.float32), np.zeros((len(rows), 11), np.int64)
+    for s in range(0, len(rows), 2048):
+        block = joined[s:s + 2048] @ joined.T
+        top = np.argpartition(-block, 10, axis=1)[:, :11]
+        scores[s:s + 2048], neighbours[s:s + 2048] = np.take_along_axis(block, top, axis=1), top
+    pairs = pairs_from_neighbours(parts, scores, neighbours, min(LEVELS))
+    seconds = time.perf_counter() - start
+    np.save(Path(work) / "plain_pairs.npy", np.array(sorted(pairs)).reshape(-1, 3))
+    return {"records": len(rows), "seconds": seconds, "device": default_device()}
+
+
+def step_ours(url: str, work: str, label: str) -> dict:
+    import numpy as np
+    from sqlmodel import select
+
+    from curation.services.dedup import duplicate_groups, run_dedup
+    from db.dedup_tables import DuplicatePair
+    from db.engine import open_database, session_for
+    from db.models import Record
+
+    with session_for(open_database(url)) as session:
+        start = time.perf_counter()
+        report = run_dedup(session, dataset="bench", threshold=max(LEVELS))
+        seconds = time.perf_counter() - start
+        position = {i: k for k, i in enumerate(session.exec(select(Record.id).order_by(Record.id)))}
+        pairs = [(position[a], position[b], s) for a, b, s in session.exec(
+            select(DuplicatePair.record_a, DuplicatePair.record_b, DuplicatePair.score)
+            .where(DuplicatePair.run_id == report.run_id))]
+        groups = {str(t): len(duplicate_groups(session, dataset="bench", threshold=t)) for t in LEVELS}
+        run = f"{report.fields}, model {os.environ.get('EMBED_MODEL') or 'default'}"
+    np.save(Path(work) / f"ours_{label}_pairs.npy", np.array(sorted(pairs)).reshape(-1, 3))
+    from curation.embeddings import Embedder
+
+    embedder = Embedder()
+    return {"records": report.records, "seconds": seconds, "groups": groups, "exact_groups": len(report.exact_groups),
+            "run": run, "precision": embedder.precision, "device": embedder.device}
+
+
+def step_recall(url: str) -> dict:
+    """Recall@10 of the HNSW index against exact search, on the cached vectors (not timed with the search)."""
+    import numpy as np
+
+    from curation import dedup
+    from curation.embeddings import Embedder, embed_cached
+    from curation.services.dedup import _live_records
+    from db.engine import open_database, session_for
+
+    with session_for(open_database(url)) as session:
+        records = _live_records(session, 1, discarded=True)
+        vectors = embed_cached(session, Embedder(), [t for r in records for t in (r["instruction"], r["input"])])
+    joined = dedup.joined_vectors([vectors[0::2], vectors[1::2]])
+    start = time.perf_counter()
+    _, approximate = dedup.nearest_neighbours(joined, 11, exact=False)
+    hnsw_seconds = time.perf_counter() - start
+    _, exact = dedup.nearest_neighbours(joined, 11, exact=True)
+    hits = sum(len(set(a[1:]) & set(e[1:])) for a, e in zip(approximate, exact))
+    return {"records": len(joined), "seconds": hnsw_seconds, "recall_at_10": hits / (10 * len(joined))}
+
+
+def step_rouge(n: str) -> dict:
+    from curation import dedup
+
+    instructions = [r["instruction"] for r in rows_at(int(n))]
+    start = time.perf_counter()
+    pairs = dedup.lexical_pairs(instructions, 0.7)
+    return {"records": len(instructions), "seconds": time.perf_counter() - start,
+            "above": sum(s > 0.7 for _, _, s in pairs), "at": sum(s == 0.7 for _, _, s in pairs),
+            "highest": max((s for _, _, s in pairs), default=0.0),
+            "method": "all pairs" if len(instructions) <= dedup.ALL_PAIRS_LIMIT else "MinHash LSH candidates"}
+
+
+STEPS = {"prepare": step_prepare, "plain": step_plain, "ours": step_ours, "recall": step_recall, "rouge": step_rouge}
+
+
+def run_step(*args: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--step", *args], capture_output=True, text=True, cwd=REPO)
+    if done.returncode:
+        sys.exit(f"step {args[0]} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def line(label: str, f: dict) -> str:
+    return (f"{label:<52} {f['records']:>8,} rec {f['seconds']:8.1f} s {f['records'] / f['seconds']:>8,.0f} rec/s "
+            f"peak {f['peak_mb']:6,.0f} MB")
+
+
+def pair_set(work: Path, name: str, level: float) -> set[tuple[int, int]]:
+    import numpy as np
+
+    return {(int(a), int(b)) for a, b, s in np.load(work / f"{name}_pairs.npy") if s >= level}
+
+
+def run_scale(n: int, work: Path, plain: bool) -> dict:
+    url = f"sqlite:///{work}/bench.db"
+    perturbed = " (the Alpaca 52k replicated with small perturbations of the instruction)" if n > 52002 else ""
+    print(f"\n== {n:,} records{perturbed}", flush=True)
+    print(line("import (not part of the search)", run_step("prepare", url, str(n), str(work))), flush=True)
+    a = run_step("plain", str(n), str(work)) if plain else None
+    if a:
+        print(line(f"(a) plain: encode fp32 ({a['device']}) + exact top-10", a), flush=True)
+    b = run_step("ours", url, str(work), "cold")
+    print(line(f"(b) ours, cold cache ({b['precision']}, {b['device']}, HNSW)", b), flush=True)
+    c = run_step("ours", url, str(work), "warm")
+    print(line("(c) ours, warm cache", c), flush=True)
+    same = all(pair_set(work, "ours_cold", t) == pair_set(work, "ours_warm", t) for t in LEVELS)
+    print(f"    warm run gives the same pairs as the cold run: {same}")
+    r = run_step("recall", url)
+    print(f"    HNSW build + top-10 search: {r['seconds']:.1f} s, recall@10 against exact search {r['recall_at_10']:.4f}")
+    print(f"    exact-duplicate groups: {b['exact_groups']}")
+    for t in LEVELS:
+        ours = pair_set(work, "ours_cold", t)
+        text = f"    at {t:.2f}: (b) {len(ours):,} pairs, {b['groups'][str(t)]:,} groups (exact duplicates apart)"
+        if a:
+            theirs = pair_set(work, "plain", t)
+            both = len(ours & theirs)
+            text += (f"; (a) {len(theirs):,} pairs; (b) against (a): recall {both / max(len(theirs), 1):.3f}, "
+                     f"precision {both / max(len(ours), 1):.3f}")
+        print(text, flush=True)
+    d = run_step("rouge", str(n))
+    print(line(f"(d) exact ROUGE-L 0.7 rule, {d['method']}", d))
+    print(f"    pairs above 0.7: {d['above']}, at exactly 0.7: {d['at']}, highest score {d['highest']}", flush=True)
+    return {"a": a, "b": b, "c": c, "d": d}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base", type=int, default=52002, help="the first run's record count (fewer: a smoke test)")
+    parser.add_argument("--scale", type=int, default=500_000, help="the larger run's record count (0: skip it)")
+    parser.add_argument("--plain-at-scale", action="store_true", help="also run (a) at the larger scale (slow)")
+    parser.add_argument("--step", nargs="+")
+    args = parser.parse_args()
+    if args.step:
+        figures = STEPS[args.step[0]](*args.step[1:])
+        figures["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(figures))
+        return
+    if not ALPACA.is_file():
+        sys.exit("../shared/data is absent")
+    import torch
+
+    print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "base").mkdir()
+        base = run_scale(args.base, Path(tmp) / "base", plain=True)
+        a, b, c, d = base["a"], base["b"], base["c"], base["d"]
+        print(f"\ntargets at {args.base:,}: (b) {a['seconds'] / b['seconds']:.2f}x faster than (a) (target >= 2x); "
+              f"(c) {c['seconds']:.1f} s (target < 10 s); (d) {d['seconds']:.1f} s (target < 60 s)")
+        if args.scale:
+            (Path(tmp) / "scale").mkdir()
+            big = run_scale(args.scale, Path(tmp) / "scale", plain=args.plain_at_scale)
+            peak = max(v["peak_mb"] for v in big.values() if v)
+            print(f"\ntarget at {args.scale:,}: peak memory {peak / 1024:.1f} GB (target within 8 GB)")
+
+
+if __name__ == "__main__":
+    main()
