@@ -1,6 +1,7 @@
 """The diversity tab through gradio_client: find duplicates, decide, undo; the editor's live hint."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -146,7 +147,9 @@ def test_flags_and_coverage(clients, studio):
     assert "placeholder output" in table and "<script>" not in table
     plot, summary, *_ = clients["cura"].predict("demo", "Status", api_name="/diversity_coverage")
     assert summary.startswith(f"**{len(RECORDS)}** live records in **2** clusters")
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in plot["plot"] and '"customdata":[[' in plot["plot"]
+    traces = json.loads(plot["plot"])["data"]
+    hovers = {point[0]: text for trace in traces for point, text in zip(trace["customdata"], trace["hovertext"])}
+    assert sorted(hovers) == i and "&lt;script&gt;alert(1)&lt;/script&gt;" in hovers[i[8]]
 
 
 def test_the_editor_hint_finds_a_known_instruction_fast(studio):

@@ -106,7 +106,8 @@ def bar_figure(title: str, counts: dict[str, int], *, top: int = 25, colors: dic
                  textposition="auto", marker_color=[(colors or {}).get(k, "#6366f1") for k, _ in items])
     figure = go.Figure(bar)
     figure.update_yaxes(type="category", autorange="reversed")
-    return _layout(figure, title, height or max(260, 60 + 22 * len(items)))
+    figure.update_xaxes(tickformat=",d", dtick=1 if items[0][1] <= 8 else None)
+    return _layout(figure, title, height or max(180, 70 + 26 * len(items)))
 
 
 def coverage_figures(report: dict[str, Any] | None) -> tuple[go.Figure, ...]:
@@ -157,15 +158,15 @@ def flags_view(report: dict[str, Any] | None) -> tuple[go.Figure, str]:
 
 # ---- duplicate groups ----------------------------------------------------------------------------
 
-KIND_LABELS = {"exact": "exact copy", "semantic": "same meaning", "lexical": "ROUGE-L"}
+KIND_LABELS = {"exact": "exact copy", "semantic": "same meaning", "lexical": "similar wording"}
 
 
 def groups_frame(groups: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [{"#": i + 1, "Kind": KIND_LABELS.get(g["kind"], g["kind"]), "Similarity": round(g["score"], 3),
+    rows = [{"#": i + 1, "Kind": KIND_LABELS.get(g["kind"], g["kind"]), "Score": round(g["score"], 3),
              "Records": ", ".join(f"#{r['id']}" for r in g["records"]),
              "Instruction (proposed keep)": _first_line(_keeper(g)["instruction"], 90)}
             for i, g in enumerate(groups)]
-    return pd.DataFrame(rows, columns=["#", "Kind", "Similarity", "Records", "Instruction (proposed keep)"])
+    return pd.DataFrame(rows, columns=["#", "Kind", "Score", "Records", "Instruction (proposed keep)"])
 
 
 def _first_line(text: str, width: int) -> str:
@@ -248,6 +249,12 @@ def undo_choices(decisions: list[dict[str, Any]]) -> list[tuple[str, str]]:
             for d in decisions if not d["undone"]]
 
 
+PAGE_CSS = """
+#diversity-groups td, #diversity-groups th, #diversity-decisions td, #diversity-decisions th,
+#diversity-groups td *, #diversity-decisions td * { font-family: var(--font) !important; font-size: .88rem; }
+.dv-controls { align-items: flex-start; }
+"""
+
 TAB_CSS = """
 .dv-cards { display: flex; gap: 10px; overflow-x: auto; padding-bottom: 6px; }
 .dv-card { flex: 1 0 300px; max-width: 560px; border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 12px; background: var(--background-fill-primary); }
@@ -265,7 +272,7 @@ TAB_CSS = """
 .dv-empty { color: var(--body-text-color-subdued); padding: 24px; text-align: center; border: 1px dashed var(--border-color-primary); border-radius: 8px; }
 .dv-open { margin-left: auto; border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 0 8px; cursor: pointer; background: var(--background-fill-secondary); font-size: .8rem; }
 .dv-table { width: 100%; border-collapse: collapse; font-size: .88rem; }
-.dv-table th, .dv-table td { border-bottom: 1px solid var(--border-color-primary); padding: 5px 6px; text-align: left; vertical-align: top; }
+.dv-table th, .dv-table td { border: none !important; border-bottom: 1px solid var(--border-color-primary); padding: 5px 6px; text-align: left; vertical-align: top; }
 .dv-table .dv-open { margin: 1px 2px; }
 .dv-num { font-family: var(--font-mono); }
 """

@@ -34,45 +34,48 @@ def _method(label: str | None) -> str:
 
 
 def build(ctx: AppContext) -> None:
-    with gr.Row(equal_height=True):
+    with gr.Row(elem_classes=["dv-controls"]):
         dataset = gr.Dropdown(label="Dataset", choices=[], allow_custom_value=True, scale=2, elem_id="diversity-dataset")
         method = gr.Radio(list(METHODS), value="Meaning (embeddings)", label="Compare by", scale=2,
                           elem_id="diversity-method")
         fields = gr.Radio(list(FIELDS), value="Instruction + input", label="What must match", scale=2,
                           elem_id="diversity-fields")
         threshold = gr.Slider(0.5, 1.0, value=dedup.DEFAULT_THRESHOLD, step=0.01, label="Similarity threshold",
-                              info="Lower finds more; 0.95 = rewordings of one task", scale=2,
-                              elem_id="diversity-threshold")
-        run_btn = gr.Button("Find duplicates", variant="primary", scale=1, elem_id="diversity-run")
+                              scale=2, elem_id="diversity-threshold")
+        with gr.Column(scale=1, min_width=170):
+            run_btn = gr.Button("Find duplicates", variant="primary", elem_id="diversity-run")
+            gr.Markdown("0.95: rewordings of one task · 0.90: same intent", elem_classes=["hint"])
     summary = gr.Markdown("Choose a dataset, then press **Find duplicates**.", elem_id="diversity-summary")
     with gr.Tabs(elem_classes=["dv-root"]):
         with gr.Tab("Duplicate groups", id="diversity-groups-tab"):
             with gr.Row():
-                with gr.Column(scale=2, min_width=320):
+                with gr.Column(scale=5, min_width=360):
                     groups_table = gr.Dataframe(interactive=False, wrap=True, max_height=560, show_label=False,
-                                                column_widths=["44px", "96px", "84px", "110px", "auto"],
+                                                column_widths=["40px", "84px", "64px", "92px", "auto"],
                                                 elem_id="diversity-groups")
                     gr.Markdown("Most similar first. Click a group to see it side by side.", elem_classes=["hint"])
-                with gr.Column(scale=3, elem_id="diversity-group-box"):
+                with gr.Column(scale=6, elem_id="diversity-group-box"):
                     with gr.Row(equal_height=True):
                         previous_btn = gr.Button("◀ Previous group", size="sm")
                         next_btn = gr.Button("Next group ▶", size="sm")
+                    # head: page styles for the tables (gr.Dataframe takes no CSS of its own).
                     group_view = gr.HTML(plots.group_html(None), elem_id="diversity-group", elem_classes=["dv-root"],
-                                         css_template=plots.TAB_CSS)
+                                         css_template=plots.TAB_CSS, head=f"<style>{plots.PAGE_CSS}</style>")
                     with gr.Row(equal_height=True, elem_classes=["actions"]):
                         keep = gr.Dropdown(label="Record to keep", choices=[], allow_custom_value=True, scale=1,
                                            elem_id="diversity-keep")
-                        keep_btn = gr.Button("Keep it, discard the rest", variant="primary", scale=1,
+                        keep_btn = gr.Button("Keep it, discard others", variant="primary", scale=1,
                                              elem_id="diversity-keep-one")
-                        merge_btn = gr.Button("Merge outputs into it", scale=1, elem_id="diversity-merge")
-                        apart_btn = gr.Button("Not duplicates: keep all", scale=1, elem_id="diversity-not-duplicates")
+                        merge_btn = gr.Button("Merge into it", scale=1, elem_id="diversity-merge")
+                        apart_btn = gr.Button("Not duplicates", scale=1, elem_id="diversity-not-duplicates")
                     group_ids = gr.Textbox(visible=False, label="group record ids")
                     index = gr.Number(value=0, precision=0, visible=False, label="group index")
         with gr.Tab("Map", id="diversity-map-tab"):
-            with gr.Row(equal_height=True):
-                color_by = gr.Radio(list(plots.COLOR_BY), value="Cluster", label="Colour by", scale=3,
+            with gr.Row():
+                color_by = gr.Radio(list(plots.COLOR_BY), value="Cluster", label="Colour by", scale=4,
                                     elem_id="diversity-color")
-                coverage_btn = gr.Button("Map and coverage", variant="primary", scale=1, elem_id="diversity-coverage")
+                with gr.Column(scale=1, min_width=170):
+                    coverage_btn = gr.Button("Redraw map and coverage", elem_id="diversity-coverage")
             coverage_line = gr.Markdown(elem_id="diversity-coverage-summary")
             map_plot = gr.Plot(plots.map_figure(None), show_label=False, elem_id="diversity-map")
             gr.Markdown("Hover a point to read its instruction; click it to open the record in the editor.",
@@ -272,9 +275,13 @@ def build(ctx: AppContext) -> None:
     # Public listeners first: a private one registered earlier would take the function's name as its api_name.
     flags_btn.click(diversity_flags, [dataset], [flags_plot, flags_table], api_name="diversity_flags",
                     show_progress="minimal")
+    coverage_btn.click(diversity_coverage, [dataset, color_by], coverage_out, api_name="diversity_coverage",
+                       show_progress_on=[map_plot], **heavy)
     run_btn.click(diversity_run, [dataset, method, fields, threshold], [*view, *decisions_out],
                   api_name="diversity_run", show_progress_on=[summary], **heavy).then(
-        diversity_flags, [dataset], [flags_plot, flags_table], **private)
+        diversity_flags, [dataset], [flags_plot, flags_table], **private).then(
+        diversity_coverage, [dataset, color_by], coverage_out, show_progress_on=[map_plot], api_visibility="private",
+        **heavy)
     threshold.release(diversity_groups, [dataset, method, threshold], view, api_name="diversity_groups",
                       show_progress="hidden", trigger_mode="always_last")
     method.input(method_chosen, [method], [threshold, fields], **private).then(
@@ -290,8 +297,6 @@ def build(ctx: AppContext) -> None:
                      show_progress="minimal")
     undo_btn.click(diversity_undo, [dataset, undo_choice, method, threshold], [*view, *decisions_out],
                    api_name="diversity_undo", show_progress="minimal")
-    coverage_btn.click(diversity_coverage, [dataset, color_by], coverage_out, api_name="diversity_coverage",
-                       show_progress_on=[map_plot], **heavy)
     color_by.input(lambda report, color: plots.map_figure(report, color), [report_state, color_by], [map_plot],
                    **private)
     ctx.on_load(on_load, None, [dataset], then=(dataset_chosen, [dataset, method, threshold],

@@ -66,6 +66,17 @@ def shared_embedder(ctx: AppContext) -> Embedder:
         return _embedder
 
 
+def load_model_in_background(ctx: AppContext) -> None:
+    """Start loading the embedding model now, so the first hint does not wait seconds for it."""
+    def load():
+        try:
+            shared_embedder(ctx).model
+        except Exception:  # the hint then says nothing; the diversity tab reports the error when used
+            log.exception("the embedding model could not be loaded")
+
+    threading.Thread(target=load, name="embedding-model", daemon=True).start()
+
+
 def _slot(ctx: AppContext, dataset: str, fields: str) -> _Warm:
     with _indexes_lock:
         return _indexes.setdefault((id(ctx.engine), dataset, fields), _Warm())
@@ -169,13 +180,13 @@ def hint_html(matches: list[dict[str, Any]]) -> str:
 
 HINT_CSS = """
 .nd-hint { border: 1px solid #fcd34d; background: #fffbeb; color: #78350f; border-radius: 8px; padding: 8px 12px; font-size: .9rem; }
-.nd-title { font-weight: 600; margin-bottom: 4px; }
+.nd-title { font-weight: 600; font-size: .9rem; margin-bottom: 4px; }
 .nd-hint ul { list-style: none; margin: 0; padding: 0; }
 .nd-hint li { display: flex; gap: 8px; align-items: baseline; padding: 2px 0; }
 .nd-score { font-family: var(--font-mono); background: #fde68a; border-radius: 4px; padding: 0 5px; }
 .nd-text { flex: 1; }
 .nd-status { font-size: .75rem; text-transform: uppercase; color: #92400e; }
-.nd-open { border: 1px solid #d97706; border-radius: 6px; padding: 0 8px; background: white; cursor: pointer; }
+.nd-open { border: 1px solid #d97706; border-radius: 6px; padding: 0 8px; background: white; cursor: pointer; font-size: .8rem; font-weight: 500; }
 """
 
 _OPEN_JS = """
@@ -260,4 +271,6 @@ def attach_near_duplicate_hint(ctx: AppContext, *, dataset: gr.components.Compon
     for component in (instruction, input, output):
         component.change(show, inputs, [box], **private)
     dataset.change(warm, [dataset], None, **private)
+    ctx.on_load(warm, [dataset])
+    load_model_in_background(ctx)
     return box
