@@ -174,7 +174,7 @@ def member_ids(groups) -> list[list[int]]:
 
 
 def test_a_search_lists_exact_and_near_duplicate_groups_with_a_proposal(session, embedder):
-    from curation.services.dedup import run_dedup
+    from curation.services.dedup import DedupError, duplicate_counts, run_dedup
 
     ids = add_dataset(session)
     report = run_dedup(session, dataset="demo", embedder=embedder)
@@ -185,6 +185,10 @@ def test_a_search_lists_exact_and_near_duplicate_groups_with_a_proposal(session,
     assert report.groups[0].keep_id == ids[1]  # the longer output
     assert 0.95 <= report.groups[0].score < 1.0
     assert (report.records, report.fields, report.threshold) == (6, "instruction+input", 0.95)
+    assert duplicate_counts(session, dataset="demo") == {"groups": 1, "pairs": 1, "records": 2}
+    assert duplicate_counts(session, dataset="demo", threshold=1.0) == {"groups": 0, "pairs": 0, "records": 0}
+    with pytest.raises(DedupError, match="the last search kept pairs down to 0.9; search again to go to 0.8"):
+        duplicate_counts(session, dataset="demo", threshold=0.8)
 
 
 def test_decisions_survive_a_rerun_and_a_restart_and_are_undoable(db_url, embedder):

@@ -7,18 +7,17 @@ discarded records drop out, and records marked "not duplicates" are never paired
 from __future__ import annotations
 
 import time
-
-import numpy as np
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 from sqlalchemy import delete, insert
 from sqlmodel import Session, select
 
 from curation import dedup, diversity
 from curation.embeddings import DEFAULT_FIELDS, FIELDS, Embedder, embed_cached, record_parts
-from curation.records import normalize_text
 from curation.quality.records import CHECKS, record_flags
+from curation.records import normalize_text
 from db import repo
 from db.dedup_tables import DedupRun, DuplicateDecision, DuplicatePair
 from db.models import Record, RecordStatus, utcnow
@@ -190,15 +189,11 @@ def latest_run(session: Session, *, dataset: str, method: str = "semantic") -> D
                                                DedupRun.method == method).order_by(DedupRun.id.desc())).first()
 
 
-def duplicate_groups(session: Session, *, dataset: str, method: str = "semantic",
-                     threshold: float | None = None) -> list[DuplicateGroup]:
-    """The latest search's groups at `threshold` (at or above for semantic, above for lexical), most similar first.
-
-    Pairs of exact duplicates are left to exact_duplicate_groups, so a curator sees each pair once.
-    """
+def _run_pairs(session: Session, dataset: str, method: str, threshold: float | None):
+    """The latest search of `method` and its usable pairs at `threshold`, exact duplicates left out."""
     run = latest_run(session, dataset=dataset, method=method)
     if run is None:
-        return []
+        return None, []
     threshold = run.threshold if threshold is None else threshold
     if threshold < run.floor - 1e-9:
         raise DedupError(f"the last search kept pairs down to {run.floor}; search again to go to {threshold}")
@@ -207,9 +202,25 @@ def duplicate_groups(session: Session, *, dataset: str, method: str = "semantic"
     query = query.where(DuplicatePair.score > threshold if method == "lexical" else DuplicatePair.score >= threshold)
     live = _live_hashes(session, run.dataset_id)
     pairs = _usable(session, run.dataset_id, [tuple(p) for p in _rows(session, query)], live)
-    # Exact duplicates are listed by exact_duplicate_groups; here only pairs that differ in some text.
-    pairs = [(a, b, s) for a, b, s in pairs if live[a] != live[b]]
-    return _groups(session, run.dataset_id, method, pairs)
+    return run, [(a, b, s) for a, b, s in pairs if live[a] != live[b]]
+
+
+def duplicate_groups(session: Session, *, dataset: str, method: str = "semantic",
+                     threshold: float | None = None) -> list[DuplicateGroup]:
+    """The latest search's groups at `threshold` (at or above for semantic, above for lexical), most similar first.
+
+    Pairs of exact duplicates are left to exact_duplicate_groups, so a curator sees each pair once.
+    """
+    run, pairs = _run_pairs(session, dataset, method, threshold)
+    return _groups(session, run.dataset_id, method, pairs) if run else []
+
+
+def duplicate_counts(session: Session, *, dataset: str, method: str = "semantic",
+                     threshold: float | None = None) -> dict[str, int]:
+    """{"groups", "pairs", "records"} at `threshold` from the latest search: cheap enough for a slider."""
+    _, pairs = _run_pairs(session, dataset, method, threshold)
+    groups = dedup.connected_groups(pairs)
+    return {"groups": len(groups), "pairs": len(pairs), "records": sum(len(g) for g in groups)}
 
 
 def forget_runs(session: Session, *, dataset: str) -> int:
