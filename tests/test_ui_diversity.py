@@ -92,6 +92,19 @@ def test_a_search_lists_exact_then_near_duplicates_most_similar_first(clients, s
     summary, table, *_ = clients["cura"].predict("demo", SEMANTIC, 0.98, api_name="/diversity_groups")
     assert summary.startswith("**2** near-duplicate groups (2 pairs) at similarity ≥ **0.98**")
     assert len(table["data"]) == 3
+    with pytest.raises(AppError, match=r"The last search kept pairs down to 0.9; search again to go to 0.85\."):
+        clients["cura"].predict("demo", SEMANTIC, 0.85, api_name="/diversity_groups")
+
+
+def test_the_lexical_rule_pairs_rewordings_above_rouge_l_0_7(clients, studio):
+    i = studio.ids
+    summary, table, *_ = clients["cura"].predict("demo", "Wording (ROUGE-L, Self-Instruct)", "Instruction", 0.7,
+                                                 api_name="/diversity_run")
+    assert summary.startswith("**3** near-duplicate groups (3 pairs) at ROUGE-L > **0.70**")
+    # name the capital (city) of france: 2*5/11; the other two pairs differ by one word in six and five.
+    assert [(row[1], row[2], row[3]) for row in table["data"][1:]] == [
+        ("similar wording", 0.909, f"#{i[0]}, #{i[1]}"), ("similar wording", 0.833, f"#{i[2]}, #{i[3]}"),
+        ("similar wording", 0.8, f"#{i[4]}, #{i[5]}")]
 
 
 def test_keep_one_discards_the_rest_and_undo_restores_them(clients, studio):

@@ -256,8 +256,8 @@ PAGE_CSS = """
 """
 
 TAB_CSS = """
-.dv-cards { display: flex; gap: 10px; overflow-x: auto; padding-bottom: 6px; }
-.dv-card { flex: 1 0 300px; max-width: 560px; border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 12px; background: var(--background-fill-primary); }
+.dv-cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(250px, 1fr)); gap: 10px; padding-bottom: 6px; }
+.dv-card { min-width: 0; border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 12px; background: var(--background-fill-primary); }
 .dv-card-keep { border: 2px solid #22c55e; }
 .dv-card-head { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin-bottom: 4px; }
 .dv-keep { background: #dcfce7; color: #166534; border-radius: 10px; padding: 1px 8px; font-size: .78rem; font-weight: 600; }
@@ -266,7 +266,8 @@ TAB_CSS = """
 .dv-text { white-space: pre-wrap; word-break: break-word; font-size: .9rem; max-height: 260px; overflow-y: auto; }
 .dv-text ins, .dv-legend ins { background: #dcfce7; color: #166534; text-decoration: none; border-radius: 3px; }
 .dv-text del, .dv-legend del { background: #fee2e2; color: #991b1b; border-radius: 3px; }
-.dv-legend { float: right; font-size: .8rem; display: inline-flex; gap: 8px; }
+.dv-text del + ins { margin-left: 2px; }
+.dv-legend { margin-left: 10px; font-size: .8rem; display: inline-flex; gap: 8px; }
 .dv-group-head { margin: 2px 0 8px 0; color: var(--body-text-color-subdued); }
 .dv-quiet { color: var(--body-text-color-subdued); font-size: .85rem; }
 .dv-empty { color: var(--body-text-color-subdued); padding: 24px; text-align: center; border: 1px dashed var(--border-color-primary); border-radius: 8px; }

@@ -5,11 +5,14 @@ diversity_not_duplicates, diversity_merge, diversity_undo, diversity_coverage, d
 """
 from __future__ import annotations
 
+import functools
+import html
 from dataclasses import asdict
 
 import gradio as gr
 
 from curation import dedup
+from curation.embeddings import ModelUnavailableError
 from curation.services import dedup as dedup_service
 from curation.services.permissions import authorize
 from curation.ui import diversity_plots as plots
@@ -33,6 +36,19 @@ def _method(label: str | None) -> str:
     return METHODS.get(label or "", label if label in DEFAULT_THRESHOLDS else "semantic")
 
 
+def _said(fn):
+    """A request the dedup services refuse (or a missing model) becomes its own message, not "something went wrong"."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (dedup_service.DedupError, ModelUnavailableError) as exc:
+            message = str(exc)
+            raise gr.Error(html.escape(message[:1].upper() + message[1:] + "."), print_exception=False) from None
+
+    return wrapper
+
+
 def build(ctx: AppContext) -> None:
     with gr.Row(elem_classes=["dv-controls"]):
         dataset = gr.Dropdown(label="Dataset", choices=[], allow_custom_value=True, scale=2, elem_id="diversity-dataset")
@@ -49,12 +65,12 @@ def build(ctx: AppContext) -> None:
     with gr.Tabs(elem_classes=["dv-root"]):
         with gr.Tab("Duplicate groups", id="diversity-groups-tab"):
             with gr.Row():
-                with gr.Column(scale=5, min_width=360):
+                with gr.Column(scale=4, min_width=340):
                     groups_table = gr.Dataframe(interactive=False, wrap=True, max_height=560, show_label=False,
                                                 column_widths=["40px", "84px", "64px", "92px", "auto"],
                                                 elem_id="diversity-groups")
                     gr.Markdown("Most similar first. Click a group to see it side by side.", elem_classes=["hint"])
-                with gr.Column(scale=6, elem_id="diversity-group-box"):
+                with gr.Column(scale=7, elem_id="diversity-group-box"):
                     with gr.Row(equal_height=True):
                         previous_btn = gr.Button("◀ Previous group", size="sm")
                         next_btn = gr.Button("Next group ▶", size="sm")
@@ -145,12 +161,13 @@ def build(ctx: AppContext) -> None:
                 ",".join(str(r["id"]) for r in group["records"]), at)
 
     @ctx.friendly
+    @_said
     def diversity_run(dataset_v, method_v, fields_v, threshold_v, request: gr.Request,
                       progress=gr.Progress()):
         """Search the dataset for duplicates (embeddings or ROUGE-L), store the pairs, show the groups."""
         actor = curator(request)
         if not dataset_v:
-            raise ValueError("choose a dataset first")
+            raise dedup_service.DedupError("choose a dataset first")
         method_v = _method(method_v)
         words = "Comparing" if method_v == "lexical" else "Embedding"
 
@@ -166,6 +183,7 @@ def build(ctx: AppContext) -> None:
         return (*groups_view(dataset_v, method_v, threshold_v), *decisions_view(dataset_v))
 
     @ctx.friendly
+    @_said
     def diversity_groups(dataset_v, method_v, threshold_v, request: gr.Request):
         """The groups of the latest search at this threshold, most similar first, with their counts."""
         authorize(ctx.actor(request), "view")
@@ -174,6 +192,7 @@ def build(ctx: AppContext) -> None:
         return groups_view(dataset_v, method_v, threshold_v)
 
     @ctx.friendly
+    @_said
     def show_group(groups, at, request: gr.Request):
         authorize(ctx.actor(request), "view")
         return group_values(groups, at)
@@ -189,6 +208,7 @@ def build(ctx: AppContext) -> None:
 
     def decide(decision):
         @ctx.friendly
+        @_said
         def handler(dataset_v, ids, keep_v, method_v, threshold_v, at, request: gr.Request):
             actor = curator(request)
             keep_id = int(keep_v) if str(keep_v or "").isdigit() else None
@@ -210,11 +230,12 @@ def build(ctx: AppContext) -> None:
         return plots.decisions_frame(decisions), gr.update(choices=choices, value=choices[0][1] if choices else None)
 
     @ctx.friendly
+    @_said
     def diversity_undo(dataset_v, decision_v, method_v, threshold_v, request: gr.Request):
         """Put back what a decision changed; its records are grouped again."""
         actor = curator(request)
         if not str(decision_v or "").isdigit():
-            raise ValueError("choose a decision to undo")
+            raise dedup_service.DedupError("choose a decision to undo")
         with ctx.session() as session:
             dedup_service.undo_decision(session, decision_id=int(decision_v), by=actor.name)
         forget_indexes(ctx, dataset_v)
@@ -222,11 +243,12 @@ def build(ctx: AppContext) -> None:
         return (*groups_view(dataset_v, method_v, threshold_v), *decisions_view(dataset_v))
 
     @ctx.friendly
+    @_said
     def diversity_coverage(dataset_v, color_v, request: gr.Request, progress=gr.Progress()):
         """The map of every live record, clusters named by their words, and counts per category, status, author, verb."""
         curator(request)
         if not dataset_v:
-            raise ValueError("choose a dataset first")
+            raise dedup_service.DedupError("choose a dataset first")
         progress(0, desc="Loading the model")
         with ctx.session() as session:
             report = dedup_service.coverage_report(
@@ -236,6 +258,7 @@ def build(ctx: AppContext) -> None:
                 *plots.coverage_figures(report), report)
 
     @ctx.friendly
+    @_said
     def diversity_flags(dataset_v, request: gr.Request):
         """How many live records fail each quality check, with the first few of each."""
         authorize(ctx.actor(request), "view")
@@ -245,12 +268,14 @@ def build(ctx: AppContext) -> None:
             return plots.flags_view(dedup_service.quality_report(session, dataset=dataset_v))
 
     @ctx.friendly
+    @_said
     def on_load(request: gr.Request):
         ctx.actor(request)
         names = ctx.datasets()
         return gr.update(choices=names, value=names[0] if names else None)
 
     @ctx.friendly
+    @_said
     def dataset_chosen(dataset_v, method_v, threshold_v, request: gr.Request):
         return (*diversity_groups(dataset_v, method_v, threshold_v, request),
                 *(decisions_view(dataset_v) if dataset_v else (plots.decisions_frame([]), gr.update(choices=[]))),
