@@ -94,6 +94,9 @@ class Record(SQLModel, table=True):
     __table_args__ = (
         Index("ix_record_dataset_hash", "dataset_id", "content_hash"),
         Index("ix_record_dataset_status", "dataset_id", "status"),
+        # The browse table's default order (last updated), with and without a status filter.
+        Index("ix_record_browse_status_updated", "dataset_id", "status", "updated_at", "id"),
+        Index("ix_record_browse_updated", "dataset_id", "updated_at", "id"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from db.models import Dataset, Record, RecordStatus, Task
 
 PAGE_SIZE = 50
+TEXT_COUNT_LIMIT = 1000  # a text search counts its matches up to this many ("1,000+")
 SORTS = {
     "Last updated": ("updated_at", True),
     "Oldest updated": ("updated_at", False),
@@ -41,6 +42,7 @@ class BrowsePage:
     total: int
     page: int
     pages: int
+    capped: bool = False  # total is a lower bound (a text search with more matches than TEXT_COUNT_LIMIT)
 
 
 def _like(text: str) -> str:
@@ -57,8 +59,19 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def _contains(session: Session, column, pattern: str):
+    # SQLite's LIKE already ignores ASCII case (and lower() would defeat it); PostgreSQL needs ILIKE.
+    if session.get_bind().dialect.name == "sqlite":
+        return column.like(pattern, escape="\\")
+    return column.ilike(pattern, escape="\\")
+
+
 def browse(session: Session, query: BrowseQuery) -> BrowsePage:
-    """The page `query.page` (from 1) of the items that match, and how many match in all."""
+    """The page `query.page` (from 1) of the items that match, and how many match in all.
+
+    The page's ids come first from an index walk (ix_record_browse_*), then only those rows are read,
+    so a page costs the same at 100 records or 100,000. A text search counts up to TEXT_COUNT_LIMIT.
+    """
     model = Task if query.kind == "tasks" else Record
     filters = []
     if query.dataset:
@@ -70,41 +83,55 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
         filters.append(model.created_by == query.author)
     if query.category:
         if model is Task:
-            filters.append(cast(Task.categories, String).like(_like(f'"{query.category}"'), escape="\\"))
+            filters.append(_contains(session, cast(Task.categories, String), _like(f'"{query.category}"')))
         else:
             filters.append(Record.category == query.category)
-    if query.text and query.text.strip():
+    searching = bool(query.text and query.text.strip())
+    if searching:
         pattern = _like(query.text.strip())
-        if model is Task:
-            fields = [Task.name, Task.definition]
-        else:
-            fields = [Record.instruction, Record.input, cast(Record.outputs, String)]
-        filters.append(or_(*[f.ilike(pattern, escape="\\") for f in fields]))
-    total = session.execute(select(func.count()).select_from(model).where(*filters)).scalar_one()
-    pages = max(1, -(-total // query.page_size))
-    page = min(max(1, int(query.page or 1)), pages)
+        fields = [Task.name, Task.definition] if model is Task else [Record.instruction, Record.input,
+                                                                       cast(Record.outputs, String)]
+        filters.append(or_(*[_contains(session, f, pattern) for f in fields]))
+    matching = select(model.id).where(*filters)
     column, descending = SORTS.get(query.sort, SORTS["Last updated"])
     order = getattr(model, column)
-    ordering = [order.desc() if descending else order.asc(), model.id.desc() if descending else model.id.asc()]
+    ordering = [order.desc() if descending else order.asc()]
+    if column != "id":
+        ordering.append(model.id.desc() if descending else model.id.asc())
+    if searching:
+        # One scan: the first TEXT_COUNT_LIMIT + 1 matches in order give both the count and the page.
+        found = list(session.execute(matching.order_by(*ordering).limit(TEXT_COUNT_LIMIT + 1)).scalars())
+        total = len(found)
+    else:
+        total = session.execute(select(func.count()).select_from(model).where(*filters)).scalar_one()
+    pages = max(1, -(-min(total, TEXT_COUNT_LIMIT if searching else total) // query.page_size))
+    page = min(max(1, int(query.page or 1)), pages)
     offset = (page - 1) * query.page_size
+    if searching:
+        ids = found[offset:offset + query.page_size]
+    else:
+        ids = list(session.execute(matching.order_by(*ordering).offset(offset).limit(query.page_size)).scalars())
+    position = {item_id: n for n, item_id in enumerate(ids)}
     if model is Task:
         rows = session.execute(select(Task.id, Task.name, Task.status, Task.categories, Task.created_by,
-                                      Task.updated_at).where(*filters).order_by(*ordering)
-                               .offset(offset).limit(query.page_size)).all()
+                                      Task.updated_at).where(Task.id.in_(ids))).all()
+        rows.sort(key=lambda r: position[r.id])
         return BrowsePage(
             columns=["ID", "Task", "Status", "Categories", "Author", "Updated"],
             rows=[[r.id, r.name, _status(r.status), ", ".join(r.categories or []), r.created_by or "",
                    _when(r.updated_at)] for r in rows],
-            total=total, page=page, pages=pages)
+            total=total, page=page, pages=pages, capped=searching and total > TEXT_COUNT_LIMIT)
     rows = session.execute(select(Record.id, Record.instruction, Record.input, Record.outputs, Record.status,
-                                  Record.category, Record.created_by, Record.updated_at, Record.task_id)
-                           .where(*filters).order_by(*ordering).offset(offset).limit(query.page_size)).all()
+                                  Record.category, Record.created_by, Record.updated_at)
+                           .where(Record.id.in_(ids))).all()
+    rows.sort(key=lambda r: position[r.id])
     return BrowsePage(
         columns=["ID", "Instruction", "Output", "Status", "Category", "Author", "Updated"],
         rows=[[r.id, _short(r.instruction) + (f" · {_short(r.input, 60)}" if r.input else ""),
                _short((r.outputs or [""])[0], 100), _status(r.status), r.category or "", r.created_by or "",
                _when(r.updated_at)] for r in rows],
-        total=total, page=page, pages=pages)
+        total=min(total, TEXT_COUNT_LIMIT) if searching else total, page=page, pages=pages,
+        capped=searching and total > TEXT_COUNT_LIMIT)
 
 
 def _status(value: Any) -> str:

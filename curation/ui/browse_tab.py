@@ -52,7 +52,8 @@ def build(ctx: AppContext) -> dict:
             result = browse.browse(session, query)
         first = (result.page - 1) * query.page_size + 1 if result.total else 0
         last = first + len(result.rows) - 1 if result.rows else 0
-        summary = f"**{first:,}–{last:,}** of **{result.total:,}** {query.kind} · page {result.page} of {result.pages}"
+        total = f"{result.total:,}+" if result.capped else f"{result.total:,}"
+        summary = f"**{first:,}–{last:,}** of **{total}** {query.kind} · page {result.page} of {result.pages}"
         frame = pd.DataFrame(result.rows, columns=result.columns)
         return frame, result.page, summary
 
@@ -80,7 +81,7 @@ def build(ctx: AppContext) -> dict:
     for control in (kind, dataset, status, category, author, sort):
         control.input(lambda *a: 1, None, page, **private).then(browse_page, inputs, outputs, **private)
     text.submit(lambda: 1, None, page, **private).then(browse_page, inputs, outputs, **private)
-    page.submit(browse_page, inputs, outputs, api_name="browse", show_progress="hidden")
+    page.submit(browse_page, inputs, outputs, api_name="browse", show_progress="hidden", queue=False)
     previous_btn.click(lambda p: max(1, int(p or 1) - 1), page, page, **private).then(
         browse_page, inputs, outputs, **private)
     next_btn.click(lambda p: int(p or 1) + 1, page, page, **private).then(browse_page, inputs, outputs, **private)

@@ -1,6 +1,7 @@
 """The record editor: instruction, input, output(s), optional system prompt; checks, preview and history."""
 from __future__ import annotations
 
+import logging
 import re
 
 import gradio as gr
@@ -12,6 +13,7 @@ from curation.services.annotation import RecordForm, RecordView
 from curation.ui.context import AppContext
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
 
+log = logging.getLogger("instruct_studio.ui")
 TAB_TITLE = "Record"
 TAB_ORDER = 20
 _SEPARATOR = re.compile(r"^\s*---\s*$", re.MULTILINE)
@@ -21,6 +23,16 @@ def split_outputs(output: str, more: str) -> list[str]:
     """The main output, then each block of `more` (blocks separated by a line holding only ---)."""
     extra = [block.strip("\n") for block in _SEPARATOR.split(more or "")]
     return [o for o in [output or "", *extra] if o.strip()]
+
+
+def _near_duplicate_hint():
+    """The diversity work's live near-duplicate hint module, or None: the editor works without it."""
+    try:
+        from curation.ui import near_duplicate_hint
+    except Exception:
+        log.exception("near-duplicate hint unavailable")
+        return None
+    return near_duplicate_hint
 
 
 def build(ctx: AppContext) -> dict:
@@ -61,6 +73,7 @@ def build(ctx: AppContext) -> dict:
         with gr.Column(scale=2, elem_classes=["side"]):
             gr.Markdown("#### Checks")
             checks = gr.HTML(checks_html([], {}), elem_id="record-checks")
+            near_duplicates = _near_duplicate_hint()
             gr.Markdown("#### Training preview")
             template = gr.Radio(list(TEMPLATES), value="Alpaca prompt", show_label=False, elem_id="record-template")
             tokenizer = gr.Textbox(value=ctx.preview_tokenizer or "", label="Tokenizer", elem_id="record-tokenizer",
@@ -71,6 +84,10 @@ def build(ctx: AppContext) -> dict:
             with gr.Accordion("History", open=True):
                 history_box = gr.HTML(history_html([]), elem_id="record-history")
     draft = ctx.browser_state("instruct-studio-record")
+
+    if near_duplicates is not None:
+        near_duplicates.attach_near_duplicate_hint(ctx, dataset=dataset, instruction=instruction, input=input_,
+                                                   output=output, record_id=record_id)
 
     fields = [dataset, category, system, instruction, input_, output, more]
     editable = [dataset, category, system, instruction, input_, output, more]
@@ -128,6 +145,12 @@ def build(ctx: AppContext) -> dict:
             if action != "save":
                 view = annotation.change_record(session, actor, item_id, action, expected_version=item_version,
                                                 form=None if action == "discard" else form, reason=note)
+        if near_duplicates is not None and action != "discard":
+            try:  # later hints see what was just saved
+                near_duplicates.remember_saved(ctx, form.dataset, view.id, form.instruction, form.input,
+                                               form.outputs[0] if form.outputs else "")
+            except Exception:
+                log.exception("near-duplicate hint could not take in record %s", view.id)
         gr.Info({"save": "Saved.", "submit": "Submitted for review.", "approve": "Approved.",
                  "reject": "Rejected: the annotator will see your note.", "discard": "Discarded."}[action])
         return show(view, actor.name, ctx.datasets())
@@ -221,7 +244,7 @@ def build(ctx: AppContext) -> dict:
     def then_live(event):
         return event.then(live, live_inputs, live_outputs, **private)
 
-    then_live(open_btn.click(record_open, [record_id], view_outputs, api_name="record_open"))
+    then_live(open_btn.click(record_open, [record_id], view_outputs, api_name="record_open", queue=False))
     record_inputs = [record_id, version, *fields]
     then_live(save_btn.click(record_save, record_inputs, view_outputs, api_name="record_save", **public))
     then_live(submit_btn.click(record_submit, record_inputs, view_outputs, api_name="record_submit", **public))
