@@ -303,8 +303,8 @@ def build(ctx: AppContext) -> None:
     coverage_btn.click(diversity_coverage, [dataset, color_by], coverage_out, api_name="diversity_coverage",
                        show_progress_on=[map_plot], **heavy)
     run_btn.click(diversity_run, [dataset, method, fields, threshold], [*view, *decisions_out],
-                  api_name="diversity_run", show_progress_on=[summary], **heavy).then(
-        diversity_flags, [dataset], [flags_plot, flags_table], **private).then(
+                  api_name="diversity_run", show_progress_on=[summary], **heavy).success(
+        diversity_flags, [dataset], [flags_plot, flags_table], **private).success(
         diversity_coverage, [dataset, color_by], coverage_out, show_progress_on=[map_plot], api_visibility="private",
         **heavy)
     threshold.release(diversity_groups, [dataset, method, threshold], view, api_name="diversity_groups",
