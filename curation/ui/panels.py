@@ -40,7 +40,11 @@ def preview_values(record: RecordDraft | None, template_label: str, tokenizer: s
 
 def _runs_html(runs: list[tuple[str, str]]) -> str:
     parts = []
+    previous = None
     for op, text in runs:
+        if op == "insert" and previous == "delete":
+            parts.append(" ")  # keep "old new" apart when a word is replaced
+        previous = op
         if op == "equal":
             parts.append(esc(text) if len(text) <= 120 else esc(text[:50]) + "<span class='skip'> … </span>"
                          + esc(text[-50:]))

@@ -58,9 +58,10 @@ def build(ctx: AppContext) -> dict:
                 new_btn = gr.Button("New record", variant="secondary", size="md")
                 save_btn = gr.Button("Save · Ctrl+S", variant="primary", elem_classes=["shortcut-save"],
                                      elem_id="record-save")
-                submit_btn = gr.Button("Submit for review · Ctrl+Enter", elem_classes=["shortcut-submit"],
+                submit_btn = gr.Button("Submit · Ctrl+Enter", elem_classes=["shortcut-submit"],
                                        elem_id="record-submit")
             with gr.Group(visible=False, elem_classes=["review-box"]) as review_box:
+                gr.Markdown("**Review** · curators", elem_classes=["review-box-title"])
                 reason = gr.Textbox(label="Review note", placeholder="Why it is rejected (the annotator sees this)",
                                     elem_id="record-reason")
                 with gr.Row():

@@ -62,7 +62,7 @@ def build(ctx: AppContext) -> dict:
             examples = gr.Dataframe(value=tables.examples_frame([]), headers=tables.EXAMPLE_COLUMNS,
                                     interactive=False, wrap=True, show_row_numbers=True, max_height=320,
                                     elem_id="task-examples", column_widths=["90px", "28%", "24%", "30%"])
-            with gr.Group():
+            with gr.Group(elem_id="example-editor") as example_editor:
                 with gr.Row():
                     kind = gr.Radio(["positive", "negative"], value="positive", label="Kind", scale=1,
                                     elem_id="example-kind")
@@ -86,7 +86,7 @@ def build(ctx: AppContext) -> dict:
             instances = gr.Dataframe(value=tables.instances_frame([]), headers=tables.INSTANCE_COLUMNS,
                                      interactive=True, wrap=True, show_row_numbers=True, max_height=420,
                                      elem_id="task-instances")
-            with gr.Accordion("Paste instances from a spreadsheet", open=False, elem_id="paste-accordion"):
+            with gr.Accordion("Paste instances from a spreadsheet", open=False, elem_id="paste-accordion") as paste_box:
                 pasted = gr.Textbox(label="Rows to add", lines=4, elem_id="task-paste",
                                     placeholder="one instance per line: input<TAB>output (or JSON lines)")
                 paste_btn = gr.Button("Add pasted rows", size="sm", elem_id="task-paste-add")
@@ -98,6 +98,7 @@ def build(ctx: AppContext) -> dict:
                 submit_btn = gr.Button("Submit · Ctrl+Enter", elem_classes=["shortcut-submit"],
                                        elem_id="task-submit")
             with gr.Group(visible=False, elem_classes=["review-box"]) as review_box:
+                gr.Markdown("**Review** · curators", elem_classes=["review-box-title"])
                 reason = gr.Textbox(label="Review note", placeholder="Why it is rejected (the annotator sees this)",
                                     elem_id="task-reason")
                 with gr.Row():
@@ -124,7 +125,7 @@ def build(ctx: AppContext) -> dict:
     fields = [dataset, name, definition, emphasis, avoid, categories, domains, examples, instances]
     text_fields = [dataset, name, definition, emphasis, avoid, categories, domains]
     view_outputs = [task_id, version, status, *fields, definition_view, history_box, save_btn, submit_btn,
-                    approve_btn, reject_btn, discard_btn, draft]
+                    approve_btn, reject_btn, discard_btn, example_editor, paste_box, draft]
 
     def form_of(dataset_v, name_v, definition_v, emphasis_v, avoid_v, categories_v, domains_v, examples_v,
                 instances_v) -> TaskForm:
@@ -142,7 +143,8 @@ def build(ctx: AppContext) -> dict:
             updates[7] = gr.update(value=values[7])
             return (None, None, status_html("task", None, None), *updates, "", history_html([]),
                     gr.update(interactive=True), gr.update(interactive=True), gr.update(interactive=False),
-                    gr.update(interactive=False), gr.update(interactive=False), {"user": user})
+                    gr.update(interactive=False), gr.update(interactive=False), gr.update(visible=True),
+                    gr.update(visible=True), {"user": user})
         with ctx.session() as session:
             entries = history.item_history(session, "task", view.id)
         f = view.form
@@ -157,7 +159,8 @@ def build(ctx: AppContext) -> dict:
                 gr.update(interactive=view.can_edit),
                 gr.update(interactive=view.can_edit and view.status in ("draft", "rejected")),
                 gr.update(interactive=view.can_review), gr.update(interactive=view.can_review),
-                gr.update(interactive=view.status != "discarded" and view.can_edit), {"user": user, "id": view.id})
+                gr.update(interactive=view.status != "discarded" and view.can_edit),
+                gr.update(visible=view.can_edit), gr.update(visible=view.can_edit), {"user": user, "id": view.id})
 
     @ctx.friendly
     def task_open(task_id, request: gr.Request):
