@@ -33,8 +33,9 @@ def _fail(error: Exception):
 
 def loss_frame(metrics: list[dict]) -> pd.DataFrame:
     """Step and loss of every logged training step, for the loss curve."""
-    points = [(m["step"], m["loss"]) for m in metrics or [] if "loss" in m and "step" in m]
-    return pd.DataFrame(points, columns=["step", "loss"])
+    points = [(int(m["step"]), float(m["loss"])) for m in metrics or [] if "loss" in m and "step" in m]
+    # Explicit dtypes: an empty or object-typed frame would make the plot treat loss as categories.
+    return pd.DataFrame(points, columns=["step", "loss"]).astype({"step": "int64", "loss": "float64"})
 
 
 def job_summary(job) -> str:
