@@ -235,13 +235,18 @@ def open_record_on_click(ctx: AppContext, scope: str) -> gr.HTML:
     return bridge
 
 
-def attach_near_duplicate_hint(ctx: AppContext, *, dataset: gr.components.Component, instruction, input, output,
-                               record_id=None, threshold: float = DEFAULT_THRESHOLD) -> gr.HTML:
-    """A gr.HTML (placed here) that shows, as the fields change, the closest live records at or above `threshold`."""
+def attach_near_duplicate_hint(ctx: AppContext, *, dataset: gr.components.Component, instruction, input=None,
+                               output=None, record_id=None, threshold: float = DEFAULT_THRESHOLD) -> gr.HTML:
+    """A gr.HTML (placed here) that shows, as the fields change, the closest live records at or above `threshold`.
+
+    input, output and record_id may be None (e.g. a task definition has only an instruction-like text).
+    """
+    watched = [c for c in (instruction, input, output) if c is not None]
+    input, output, record_id = (c if c is not None else gr.State(None) for c in (input, output, record_id))
     scope_id = f"near-duplicate-hint-{next(_nonce)}"
     box = gr.HTML("", elem_id=scope_id, css_template=HINT_CSS, elem_classes=["near-duplicate-hint"])
     open_record_on_click(ctx, f"#{scope_id}")
-    inputs = [dataset, instruction, input, output] + ([record_id] if record_id is not None else [])
+    inputs = [dataset, instruction, input, output, record_id]
 
     def matches_html(dataset_v, instruction_v, input_v, output_v, record_id_v, request):
         try:
@@ -253,12 +258,8 @@ def attach_near_duplicate_hint(ctx: AppContext, *, dataset: gr.components.Compon
             return ""
         return hint_html(matches)
 
-    if record_id is not None:
-        def show(dataset_v, instruction_v, input_v, output_v, record_id_v, request: gr.Request):
-            return matches_html(dataset_v, instruction_v, input_v, output_v, record_id_v, request)
-    else:
-        def show(dataset_v, instruction_v, input_v, output_v, request: gr.Request):
-            return matches_html(dataset_v, instruction_v, input_v, output_v, None, request)
+    def show(dataset_v, instruction_v, input_v, output_v, record_id_v, request: gr.Request):
+        return matches_html(dataset_v, instruction_v, input_v, output_v, record_id_v, request)
 
     def warm(dataset_v):
         if dataset_v:
@@ -268,7 +269,7 @@ def attach_near_duplicate_hint(ctx: AppContext, *, dataset: gr.components.Compon
                 log.exception("near-duplicate index of %s could not be built", dataset_v)
 
     private = dict(api_visibility="private", show_progress="hidden", trigger_mode="always_last")
-    for component in (instruction, input, output):
+    for component in watched:
         component.change(show, inputs, [box], **private)
     dataset.change(warm, [dataset], None, **private)
     ctx.on_load(warm, [dataset])
