@@ -22,6 +22,7 @@ FIELDS = {
 }
 DEFAULT_FIELDS = "instruction+input"
 CHUNK = 1024  # texts per progress step
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # name in the cache key -> torch dtype
 Progress = Callable[[int, int], None]
 
 
@@ -106,6 +107,8 @@ class Embedder:
         self.model_name = model or os.environ.get("EMBED_MODEL") or DEFAULT_MODEL
         self.device = device or default_device()
         self.precision = precision or default_precision(self.device)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         self.batch_size = batch_size
 
     @cached_property
@@ -113,11 +116,8 @@ class Embedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-        if self.precision not in dtypes:
-            raise ValueError(f"unknown precision {self.precision!r}: choose one of {', '.join(dtypes)}")
         model = SentenceTransformer(model_source(self.model_name), device=self.device)
-        return model.to(dtypes[self.precision]).eval()
+        return model.to(getattr(torch, PRECISIONS[self.precision])).eval()
 
     @property
     def dim(self) -> int:

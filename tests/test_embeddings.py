@@ -53,6 +53,8 @@ def test_default_precision_follows_the_hardware(monkeypatch):
     assert embeddings.default_precision("cuda") == "fp16"
     monkeypatch.setenv("EMBED_PRECISION", "fp32")
     assert embeddings.default_precision("cuda") == "fp32"
+    with pytest.raises(ValueError, match="unknown precision 'int4': choose one of fp32, bf16, fp16"):
+        Embedder(device="cpu", precision="int4")
 
 
 def test_record_parts_follow_the_chosen_fields():
