@@ -182,3 +182,30 @@ def test_overview_and_admin_datasets(clients):
     with pytest.raises(AppError, match="only an admin"):
         clients["cura"].predict("third", "", "", "", api_name="/admin_create_dataset")
     assert clients["root"].predict("ben", "curator", api_name="/admin_set_role")[0]["data"]
+
+
+def test_user_markdown_is_shown_as_text_without_remote_images():
+    from curation.ui.safe import text_markdown
+
+    assert text_markdown("**Bold** <img src=x onerror=alert(1)> ![logo](http://example.com/a.png)") == (
+        "**Bold** &lt;img src=x onerror=alert(1)&gt; !\\[logo](http://example.com/a.png)")
+
+
+def test_pasted_rows_and_example_tables_become_the_task_form():
+    from curation.services.annotation import InvalidInput
+    from curation.services.tasks import ExampleForm, InstanceForm
+    from curation.ui import task_tables
+
+    pasted = 'France\tParis\n\n{"id": "x-1", "input": "Peru", "output": ["Lima", "Ciudad de los Reyes"]}\n'
+    assert task_tables.parse_pasted(pasted) == [InstanceForm("France", ["Paris"]),
+                                                InstanceForm("Peru", ["Lima", "Ciudad de los Reyes"], "x-1")]
+    with pytest.raises(InvalidInput, match="pasted line 1 has no tab between input and output"):
+        task_tables.parse_pasted("France Paris")
+    frame = task_tables.instances_frame(task_tables.parse_pasted(pasted))
+    assert frame.values.tolist()[1] == ["x-1", "Peru", "Lima", "Ciudad de los Reyes"]
+    assert task_tables.instances_from(frame)[1] == InstanceForm("Peru", ["Lima", "Ciudad de los Reyes"], "x-1")
+    examples = [ExampleForm("positive", "a", "b", "c"), ExampleForm("negative", "d", "e", "f")]
+    assert task_tables.examples_from(task_tables.examples_frame(examples)) == examples
+    assert task_tables.move(examples, 1, -1) == (examples[::-1], 0)
+    with pytest.raises(InvalidInput, match="example 1 is 'maybe': its kind is positive or negative"):
+        task_tables.examples_from({"data": [["maybe", "a", "b", "c"]]})

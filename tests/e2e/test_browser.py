@@ -158,6 +158,15 @@ def test_markup_in_a_record_shows_as_text_and_runs_nothing(studio, browser, stud
     page.wait_for_timeout(500)
     assert page.locator("img[src='x']").count() == 0
     page.screenshot(path=str(ARTIFACTS / "record-editor.png"), full_page=True)
+
+    page.get_by_role("tab", name="Task").click()
+    box(page, "task-definition").press_sequentially("**Say** <img src=x onerror=alert(3)> ![r](http://example.com/a.png)")
+    page.get_by_text("Definition as annotators will read it").click()
+    view = page.locator("#task-definition-view")
+    expect(view).to_contain_text("<img src=x onerror=alert(3)>", timeout=10_000)
+    expect(view.locator("strong")).to_have_text("Say")
+    page.wait_for_timeout(500)
+    assert page.locator("img[src='x'], img[src*='example.com']").count() == 0
     assert dialogs == []
 
 
