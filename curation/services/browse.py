@@ -113,13 +113,13 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
         ids = list(session.execute(matching.order_by(*ordering).offset(offset).limit(query.page_size)).scalars())
     position = {item_id: n for n, item_id in enumerate(ids)}
     if model is Task:
-        rows = session.execute(select(Task.id, Task.name, Task.status, Task.categories, Task.created_by,
-                                      Task.updated_at).where(Task.id.in_(ids))).all()
+        rows = session.execute(select(Task.id, Task.name, Task.definition, Task.status, Task.categories,
+                                      Task.created_by, Task.updated_at).where(Task.id.in_(ids))).all()
         rows.sort(key=lambda r: position[r.id])
         return BrowsePage(
-            columns=["ID", "Task", "Status", "Categories", "Author", "Updated"],
-            rows=[[r.id, r.name, _status(r.status), ", ".join(r.categories or []), r.created_by or "",
-                   _when(r.updated_at)] for r in rows],
+            columns=["ID", "Task", "Definition", "Status", "Categories", "Author", "Updated"],
+            rows=[[r.id, r.name, _short(r.definition, 100), _status(r.status), ", ".join(r.categories or []),
+                   r.created_by or "", _when(r.updated_at)] for r in rows],
             total=total, page=page, pages=pages, capped=searching and total > TEXT_COUNT_LIMIT)
     rows = session.execute(select(Record.id, Record.instruction, Record.input, Record.outputs, Record.status,
                                   Record.category, Record.created_by, Record.updated_at)

@@ -38,7 +38,7 @@ def build(ctx: AppContext) -> dict:
             next_btn = gr.Button("Next ▶", size="sm")
     info = gr.Markdown(elem_classes=["page-info"], elem_id="browse-info")
     table = gr.Dataframe(interactive=False, wrap=True, max_height=640, elem_id="browse-table",
-                         column_widths=["70px", "38%", "26%", "100px", "110px", "90px", "130px"])
+                         column_widths=["6%", "33%", "24%", "9%", "9%", "8%", "11%"])
     gr.Markdown("Click a row to open it in the editor.", elem_classes=["hint"])
 
     @ctx.friendly

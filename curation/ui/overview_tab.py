@@ -16,8 +16,11 @@ STATUS_COLORS = {"draft": "#94a3b8", "submitted": "#f59e0b", "approved": "#22c55
 
 def _bar(title: str, labels: list[str], values: list[int], *, horizontal: bool = False,
          colors: list[str] | None = None) -> go.Figure:
-    bar = (go.Bar(y=labels, x=values, orientation="h", marker_color=colors or "#6366f1") if horizontal
-           else go.Bar(x=labels, y=values, marker_color=colors or "#6366f1"))
+    # A lone bar would fill the plot: cap the width, and print each count on its bar.
+    width = 0.5 if len(labels) <= 3 else None
+    common = dict(marker_color=colors or "#6366f1", width=width, textposition="auto", cliponaxis=False)
+    bar = (go.Bar(y=labels, x=values, orientation="h", text=values, **common) if horizontal
+           else go.Bar(x=labels, y=values, text=values, **common))
     figure = go.Figure(bar)
     figure.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
                          bargap=0.35)
