@@ -209,3 +209,10 @@ def test_pasted_rows_and_example_tables_become_the_task_form():
     assert task_tables.move(examples, 1, -1) == (examples[::-1], 0)
     with pytest.raises(InvalidInput, match="example 1 is 'maybe': its kind is positive or negative"):
         task_tables.examples_from({"data": [["maybe", "a", "b", "c"]]})
+
+
+def test_a_missing_item_is_a_short_message(clients):
+    with pytest.raises(AppError, match="Not found: record 999999 does not exist"):
+        clients["ann"].predict(999999, api_name="/record_open")
+    with pytest.raises(AppError, match="Not found: task 999999 does not exist"):
+        clients["ann"].predict(999999, api_name="/task_open")
