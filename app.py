@@ -15,7 +15,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 NO_USERS = (
     "Instruct Studio has no users yet, so nobody could sign in. Create an admin first:\n"
     "    python -m curation users add NAME --role admin\n"
-    "(the password is asked at a prompt, or read from stdin), then run `python app.py` again."
+    "(the password is asked at a prompt, or read from stdin), then run `python app.py` again.\n"
+    "In a container, set the secrets INITIAL_ADMIN and INITIAL_ADMIN_PASSWORD instead."
 )
 
 
@@ -36,13 +37,23 @@ def create_app(settings):
 
 
 def has_users(database_url: str) -> bool:
-    from curation.services.admin import count_users
+    """True when someone can sign in; on an empty user table, creates the admin named by
+    INITIAL_ADMIN / INITIAL_ADMIN_PASSWORD when both are set (a container's secrets)."""
+    from curation.services.admin import add_user, count_users
     from db.engine import open_database, session_for
 
     engine = open_database(database_url)
     try:
         with session_for(engine) as session:
-            return count_users(session) > 0
+            if count_users(session) > 0:
+                return True
+            name, password = os.environ.get("INITIAL_ADMIN"), os.environ.get("INITIAL_ADMIN_PASSWORD")
+            if name and password:
+                add_user(session, name, "admin", password)
+                session.commit()
+                logging.getLogger("instruct_studio").info("created the first admin %r from INITIAL_ADMIN", name)
+                return True
+            return False
     finally:
         engine.dispose()
 

@@ -80,3 +80,14 @@ def test_the_app_will_not_start_without_a_user_and_says_how_to_make_one(sqlite_u
     err = capsys.readouterr().err
     assert "has no users yet" in err
     assert "python -m curation users add NAME --role admin" in err
+
+
+def test_a_container_makes_its_first_admin_from_its_secrets(sqlite_url, monkeypatch):
+    import app
+
+    monkeypatch.setenv("INITIAL_ADMIN", "boss")
+    monkeypatch.setenv("INITIAL_ADMIN_PASSWORD", "boss-password")
+    assert app.has_users(sqlite_url)
+    engine = open_database(sqlite_url)
+    assert check_login(engine, "boss", "boss-password")
+    engine.dispose()
