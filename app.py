@@ -49,7 +49,11 @@ def has_users(database_url: str) -> bool:
                 return True
             name, password = os.environ.get("INITIAL_ADMIN"), os.environ.get("INITIAL_ADMIN_PASSWORD")
             if name and password:
-                add_user(session, name, "admin", password)
+                try:
+                    add_user(session, name, "admin", password)
+                except ValueError as exc:  # InvalidInput: e.g. the password is too short
+                    print(f"INITIAL_ADMIN not created: {exc}", file=sys.stderr)
+                    return False
                 session.commit()
                 logging.getLogger("instruct_studio").info("created the first admin %r from INITIAL_ADMIN", name)
                 return True
