@@ -38,6 +38,8 @@ automatically (a module that fails to import is logged and skipped; the app stil
                         creating one inside build (tabs mount lazily, so one made there reads None).
   ctx.open_request      a hidden Textbox: set it to "record:ID:NONCE" or "task:ID:NONCE" (and output
                         gr.Tabs(selected="record_tab" / "task_tab") to ctx.tabs) to open an item in an editor.
+  ctx.tab               the gr.Tab being built: `ctx.tab.select(fn, ...)` runs when a user opens it
+                        (draw heavy content there rather than on page load).
   ctx.tabs              the app's gr.Tabs; tab ids are the module names ("browse_tab", "diversity_tab").
 
 Rules every tab follows (checked by tests/test_ui_api.py for all tabs):

@@ -46,6 +46,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
             for module in tab_modules():
                 name = module.__name__.rsplit(".", 1)[-1]
                 with gr.Tab(module.TAB_TITLE, id=name, elem_id=f"tab-{name}") as tab:
+                    ctx.tab = tab
                     try:
                         module.build(ctx)
                     except Exception:

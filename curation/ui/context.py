@@ -33,6 +33,7 @@ class AppContext:
     _browser_states: list[Any] = field(default_factory=list)
     # Set by the app while building: shared components tabs may wire to (see curation/ui/app.py).
     tabs: Any = None
+    tab: Any = None  # the gr.Tab whose build(ctx) is running (e.g. to draw on its .select)
     open_request: Any = None
 
     @contextmanager

@@ -71,11 +71,14 @@ def build(ctx: AppContext) -> dict:
 
     @ctx.friendly
     def on_load(request: gr.Request):
-        choices = gr.update(choices=[("All datasets", "")] + [(d, d) for d in ctx.datasets()])
-        return (choices, *overview.__wrapped__("", request))
+        ctx.actor(request)
+        return gr.update(choices=[("All datasets", "")] + [(d, d) for d in ctx.datasets()])
 
     outputs = [by_status, by_category, by_author, by_day, summary]
     refresh.click(overview, [dataset], outputs, api_name="overview")
     dataset.input(overview, [dataset], outputs, api_visibility="private")
-    ctx.on_load(on_load, None, [dataset, *outputs])
+    ctx.on_load(on_load, None, [dataset])
+    # Counting every record takes a moment at 100k: done when the tab is opened, not on every page load.
+    if ctx.tab is not None:
+        ctx.tab.select(overview, [dataset], outputs, api_visibility="private")
     return {}

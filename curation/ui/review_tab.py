@@ -177,11 +177,17 @@ def build(ctx: AppContext) -> dict:
 
     @ctx.friendly
     def on_load(request: gr.Request):
-        actor = ctx.actor(request)
-        choices = gr.update(choices=[("All datasets", "")] + [(d, d) for d in ctx.datasets()])
-        if not actor.reviews:
-            return (choices, pd.DataFrame(columns=QUEUE_COLUMNS), "", *(gr.skip(),) * 6)
-        return (choices, *review_queue.__wrapped__("", request))
+        ctx.actor(request)
+        return gr.update(choices=[("All datasets", "")] + [(d, d) for d in ctx.datasets()])
 
-    ctx.on_load(on_load, None, [dataset, *queue_outputs])
+    @ctx.friendly
+    def on_open(dataset_v, request: gr.Request):
+        if not ctx.actor(request).reviews:
+            return (pd.DataFrame(columns=QUEUE_COLUMNS), "", *(gr.skip(),) * 6)
+        return review_queue.__wrapped__(dataset_v, request)
+
+    ctx.on_load(on_load, None, [dataset])
+    # The queue is read each time the tab is opened, so it is never stale.
+    if ctx.tab is not None:
+        ctx.tab.select(on_open, [dataset], queue_outputs, **private)
     return {}
