@@ -10,39 +10,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlmodel import Session
 
 from curation.formats import sni
 from curation.quality.sni import Violation, validate_task
-from curation.records import ExampleDraft, RecordDraft, TaskDraft, content_hash
+from curation.records import ExampleDraft, RecordDraft, TaskDraft
 from curation.services.annotation import TRANSITIONS, InvalidInput
 from curation.services.permissions import Actor, authorize, can_edit
+from curation.services.task_instances import live_instances, set_instance_status, sync_instances
 from db import repo
-from db.models import Dataset, Example, Record, RecordStatus, Revision, Task, utcnow
+from db.models import Dataset, Example, RecordStatus, Revision, Task, utcnow
 
 SNAPSHOT_INSTANCES = 1000
-# The SNI categories (Super-NaturalInstructions' task taxonomy), offered in the editor; free values allowed.
-SNI_CATEGORIES = [
-    "Answer Verification", "Answerability Classification", "Cause Effect Classification",
-    "Code to Text", "Coherence Classification", "Commonsense Classification", "Coreference Resolution",
-    "Data to Text", "Dialogue Act Recognition", "Dialogue Generation", "Dialogue State Tracking",
-    "Discourse Connective Identification", "Entity Generation", "Entity Relation Classification",
-    "Explanation", "Fact Verification", "Fill in The Blank", "Gender Classification",
-    "Grammar Error Correction", "Grammar Error Detection", "Information Extraction",
-    "Intent Identification", "Irony Detection", "Keyword Tagging", "Language Identification",
-    "Linguistic Probing", "Mathematics", "Misc.", "Named Entity Recognition", "Negotiation Strategy Detection",
-    "Number Conversion", "Overlap Extraction", "Paraphrasing", "Poem Generation", "Pos Tagging",
-    "Preposition Prediction", "Program Execution", "Punctuation Error Detection", "Question Answering",
-    "Question Decomposition", "Question Generation", "Question Rewriting", "Question Understanding",
-    "Section Classification", "Sentence Composition", "Sentence Compression", "Sentence Expansion",
-    "Sentence Ordering", "Sentence Perturbation", "Sentiment Analysis", "Spam Classification",
-    "Speaker Identification", "Speaker Relation Classification", "Spelling Error Detection",
-    "Stance Detection", "Stereotype Detection", "Story Composition", "Style Transfer", "Summarization",
-    "Text Categorization", "Text Completion", "Text Matching", "Text Quality Evaluation", "Text Simplification",
-    "Text to Code", "Textual Entailment", "Title Generation", "Toxic Language Detection", "Translation",
-    "Word Analogy", "Word Relation Classification", "Word Semantics", "Wrong Candidate Generation",
-]
 
 
 @dataclass
@@ -128,11 +108,6 @@ def _task_draft(form: TaskForm, base: TaskDraft | None = None) -> TaskDraft:
     )
 
 
-def _instances(session: Session, task_id: int) -> list[Record]:
-    return list(session.execute(select(Record).where(Record.task_id == task_id, Record.status != RecordStatus.discarded)
-                             .order_by(Record.position, Record.id)).scalars())
-
-
 def _examples(session: Session, task_id: int) -> list[Example]:
     return list(session.execute(select(Example).where(Example.task_id == task_id).order_by(Example.position)).scalars())
 
@@ -142,7 +117,7 @@ def full_snapshot(session: Session, task: Task) -> dict[str, Any]:
     snap = repo.snapshot(task)
     snap["examples"] = [{"kind": getattr(e.kind, "value", e.kind), "input": e.input, "output": e.output,
                          "explanation": e.explanation} for e in _examples(session, task.id)]
-    instances = _instances(session, task.id)
+    instances = live_instances(session, task.id)
     if len(instances) <= SNAPSHOT_INSTANCES:
         snap["instances"] = [{"id": r.external_id, "input": r.input, "outputs": list(r.outputs)} for r in instances]
     snap["instance_count"] = len(instances)
@@ -159,7 +134,7 @@ def _task_view(session: Session, actor: Actor, task: Task) -> TaskView:
         categories=list(task.categories or []), domains=list(task.domains or []),
         examples=[ExampleForm(getattr(e.kind, "value", e.kind), e.input, e.output, e.explanation or "")
                   for e in _examples(session, task.id)],
-        instances=[InstanceForm(r.input, list(r.outputs), r.external_id) for r in _instances(session, task.id)],
+        instances=[InstanceForm(r.input, list(r.outputs), r.external_id) for r in live_instances(session, task.id)],
     )
     return TaskView(id=task.id, version=task.version, status=status.value, form=form, created_by=task.created_by,
                     updated_by=task.updated_by, updated_at=task.updated_at, review_note=note,
@@ -243,9 +218,9 @@ def change_task(session: Session, actor: Actor, task_id: int, action: str, *, ex
             "discard": "discarded"}[action]
     if form is not None and action != "discard":
         _replace_examples(session, task.id, form.examples)
-        _sync_instances(session, task, form, by=actor.name, reason=f"task {note}")
+        sync_instances(session, task, form, by=actor.name, reason=f"task {note}")
     if "status" in values:
-        _set_instance_status(session, task.id, RecordStatus(values["status"]), by=actor.name, reason=f"task {note}")
+        set_instance_status(session, task.id, RecordStatus(values["status"]), by=actor.name, reason=f"task {note}")
     after = full_snapshot(session, task)
     if action != "save" and _changed(before, after, ignore={"status", "extra"}):
         note += " with edits"
@@ -275,52 +250,6 @@ def _replace_examples(session: Session, task_id: int, examples: list[ExampleForm
         session.execute(insert(Example), [
             {"task_id": task_id, "kind": e.kind, "position": n, "input": e.input, "output": e.output,
              "explanation": e.explanation, "suggestion": None, "extra": None} for n, e in enumerate(examples)])
-
-
-def _sync_instances(session: Session, task: Task, form: TaskForm, *, by: str, reason: str) -> None:
-    """Make the task's instance records equal the form's rows: update in place, add, discard the rest."""
-    existing = _instances(session, task.id)
-    for n, row in enumerate(form.instances):
-        outputs = [o for o in row.outputs if o.strip()]
-        if n < len(existing):
-            record = existing[n]
-            changes = {k: v for k, v in {"instruction": form.definition, "input": row.input, "outputs": outputs,
-                                         "position": n}.items() if getattr(record, k) != v}
-            if changes:
-                repo.update_record(session, record.id, expected_version=record.version, changes=changes, by=by,
-                                   reason=reason)
-        else:
-            repo.insert_records(session, task.dataset_id, [RecordDraft(
-                instruction=form.definition, input=row.input, outputs=outputs,
-                external_id=row.id or f"{task.name}-{n}", source_line=n)], by=by, reason=reason, task_id=task.id,
-                status=RecordStatus(task.status))
-    for record in existing[len(form.instances):]:
-        repo.update_record(session, record.id, expected_version=record.version,
-                           changes={"status": RecordStatus.discarded}, by=by, reason=f"{reason}: instance removed")
-
-
-def _set_instance_status(session: Session, task_id: int, status: RecordStatus, *, by: str, reason: str) -> None:
-    """Give the task's live instances the task's status, in bulk, each with its Revision."""
-    ids = list(session.execute(select(Record.id).where(Record.task_id == task_id, Record.status != RecordStatus.discarded,
-                                                    Record.status != status)).scalars())
-    if not ids:
-        return
-    now = utcnow()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        session.execute(update(Record).where(Record.id.in_(chunk)).values(
-            status=status, version=Record.version + 1, updated_by=by, updated_at=now)
-            .execution_options(synchronize_session=False))
-        rows = session.execute(select(Record).where(Record.id.in_(chunk)).execution_options(populate_existing=True)
-                            ).scalars().all()
-        session.execute(insert(Revision), [
-            {"entity_type": "record", "entity_id": r.id, "version": r.version, "snapshot": repo.snapshot(r),
-             "changed_by": by, "changed_at": now, "reason": reason} for r in rows])
-
-
-def instance_count(session: Session, task_id: int) -> int:
-    return session.execute(select(func.count()).select_from(Record).where(
-        Record.task_id == task_id, Record.status != RecordStatus.discarded)).scalar_one()
 
 
 def form_from_dict(data: dict[str, Any]) -> TaskForm:

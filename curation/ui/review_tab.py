@@ -10,7 +10,7 @@ from curation.services import annotation, history, review, tasks
 from curation.services.annotation import InvalidInput
 from curation.ui.context import AppContext
 from curation.ui.panels import history_html, status_html
-from curation.ui.safe import esc, text_markdown
+from curation.ui.safe import esc
 from db.models import Role
 
 TAB_TITLE = "Review"

@@ -8,6 +8,7 @@ from curation.records import RecordDraft
 from curation.services import history, tasks
 from curation.services.annotation import InvalidInput
 from curation.services.tasks import ExampleForm, TaskForm, TaskView
+from curation.services.taxonomy import SNI_CATEGORIES, SNI_DOMAINS
 from curation.ui import task_tables as tables
 from curation.ui.context import AppContext
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
@@ -15,9 +16,6 @@ from curation.ui.safe import text_markdown
 
 TAB_TITLE = "Task"
 TAB_ORDER = 30
-DOMAINS = ["Wikipedia", "News", "Dialogue", "Fiction", "Books", "Reviews", "Social Media", "Web", "Code",
-           "Mathematics", "Commonsense", "Science", "Medicine", "Law", "Government and Politics", "Sociology",
-           "Geography", "History", "Sports", "Captions", "Personal Narratives", "Public Places"]
 FLAG_SAMPLE = 500  # instances checked for quality flags as you type
 _NOTHING_SELECTED = "Click an example in the table to edit, move or remove it."
 
@@ -53,9 +51,9 @@ def build(ctx: AppContext) -> dict:
                 emphasis = gr.Textbox(label="Emphasis & caution", lines=2, elem_id="task-emphasis")
                 avoid = gr.Textbox(label="Things to avoid", lines=2, elem_id="task-avoid")
             with gr.Row():
-                categories = gr.Dropdown(label="Categories", choices=tasks.SNI_CATEGORIES, multiselect=True,
+                categories = gr.Dropdown(label="Categories", choices=SNI_CATEGORIES, multiselect=True,
                                          allow_custom_value=True, elem_id="task-categories")
-                domains = gr.Dropdown(label="Domains", choices=DOMAINS, multiselect=True, allow_custom_value=True,
+                domains = gr.Dropdown(label="Domains", choices=SNI_DOMAINS, multiselect=True, allow_custom_value=True,
                                       elem_id="task-domains")
 
             examples_title = gr.Markdown("#### Examples", elem_classes=["section-title"], elem_id="task-examples-title")
