@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="port (default 7860, or PORT)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "alembic.runtime.plugins"):  # one line per request or plug-in is noise here
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = Settings.from_env(host=args.host, port=args.port)
     if not has_users(settings.database_url):
         print(NO_USERS, file=sys.stderr)
