@@ -74,7 +74,8 @@ def test_annotator_saves_submits_and_cannot_approve_then_curator_approves(client
     record_id, version = saved[0], saved[1]
     assert version == 1 and "draft" in saved[2]
     saved = save(ann, record_id, version, output="Paris.")
-    assert saved[1] == 2 and value(saved[8]) == "Paris."
+    assert saved[1:2] + saved[3:10] + saved[11:12] == (
+        2, "demo", "geography", "", "Name the capital of France.", "", "Paris.", "", "edit")
     submitted = save(ann, record_id, 2, output="Paris.", api="/record_submit")
     assert submitted[1] == 3 and "submitted" in submitted[2]
     with pytest.raises(AppError, match="Not allowed: only a curator can approve"):
@@ -84,6 +85,7 @@ def test_annotator_saves_submits_and_cannot_approve_then_curator_approves(client
     approved = save(cura, record_id, 3, output="Paris.", api="/record_approve")
     assert approved[1] == 4 and "approved" in approved[2]
     opened = ann.predict(record_id, api_name="/record_open")
+    assert opened[11] == "read-only"
     history = opened[10]
     assert history.index("approved") < history.index("submitted") < history.index("edited") < history.index("created")
     assert "<del>Paris</del>" not in history and "<ins>.</ins>" in history

@@ -91,15 +91,17 @@ def build(ctx: AppContext) -> dict:
                                                    output=output, record_id=record_id)
 
     fields = [dataset, category, system, instruction, input_, output, more]
-    editable = [dataset, category, system, instruction, input_, output, more]
-    view_outputs = [record_id, version, status, *fields, history_box, save_btn, submit_btn, approve_btn, reject_btn,
-                    discard_btn, draft]
+    # "new", "edit" or "read-only": what the viewer may do with the open record (a plain value in the API);
+    # the fields' interactivity follows it in a chained step, so the API returns plain field values.
+    access = gr.Textbox(visible=False, label="access")
+    view_outputs = [record_id, version, status, *fields, history_box, access, save_btn, submit_btn, approve_btn,
+                    reject_btn, discard_btn, draft]
 
-    def show(view: RecordView | None, user: str, choices: list[str]) -> tuple:
+    def show(view: RecordView | None, user: str) -> tuple:
         if view is None:
-            blank = [gr.update(value=v, interactive=True) for v in (None, "", "", "", "", "", "")]
-            blank[0] = gr.update(value=choices[0] if len(choices) == 1 else None, choices=choices, interactive=True)
-            return (None, None, status_html("record", None, None), *blank, history_html([]),
+            choices = ctx.datasets()
+            return (None, None, status_html("record", None, None), choices[0] if len(choices) == 1 else None,
+                    "", "", "", "", "", "", history_html([]), "new",
                     gr.update(interactive=True), gr.update(interactive=True), gr.update(interactive=False),
                     gr.update(interactive=False), gr.update(interactive=False), {"user": user})
         with ctx.session() as session:
@@ -107,13 +109,11 @@ def build(ctx: AppContext) -> dict:
         f = view.form
         values = [f.dataset, f.category or "", f.system_prompt or "", f.instruction, f.input,
                   f.outputs[0] if f.outputs else "", "\n---\n".join(f.outputs[1:])]
-        updates = [gr.update(value=v, interactive=view.can_edit) for v in values]
-        updates[0] = gr.update(value=f.dataset, choices=choices, interactive=False)
         line = status_html("record", view.id, view.status, version=view.version, author=view.created_by,
                            updated_by=view.updated_by, read_only=not view.can_edit, note=view.review_note)
         if view.task_id:
             line += f'<div class="hint">An instance of task #{view.task_id}: its status follows the task.</div>'
-        return (view.id, view.version, line, *updates, history_html(entries),
+        return (view.id, view.version, line, *values, history_html(entries), "edit" if view.can_edit else "read-only",
                 gr.update(interactive=view.can_edit), gr.update(interactive=view.can_edit and view.status in
                                                                 ("draft", "rejected")),
                 gr.update(interactive=view.can_review), gr.update(interactive=view.can_review),
@@ -133,7 +133,7 @@ def build(ctx: AppContext) -> dict:
             raise annotation.InvalidInput("give a record id")
         with ctx.session() as session:
             view = annotation.open_record(session, actor, int(record_id))
-        return show(view, actor.name, ctx.datasets())
+        return show(view, actor.name)
 
     def run(action: str, actor, item_id, item_version, values: tuple, note: str | None = None) -> tuple:
         form = form_of(*values)
@@ -154,7 +154,7 @@ def build(ctx: AppContext) -> dict:
                 log.exception("near-duplicate hint could not take in record %s", view.id)
         gr.Info({"save": "Saved.", "submit": "Submitted for review.", "approve": "Approved.",
                  "reject": "Rejected: the annotator will see your note.", "discard": "Discarded."}[action])
-        return show(view, actor.name, ctx.datasets())
+        return show(view, actor.name)
 
     @ctx.friendly
     def record_save(record_id, version, dataset, category, system_prompt, instruction, input, output,
@@ -194,7 +194,7 @@ def build(ctx: AppContext) -> dict:
     @ctx.friendly
     def record_new(request: gr.Request):
         actor = ctx.actor(request)
-        return show(None, actor.name, ctx.datasets())
+        return show(None, actor.name)
 
     def live(dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v, template_v, tokenizer_v):
         outputs = split_outputs(output_v, more_v)
@@ -213,28 +213,22 @@ def build(ctx: AppContext) -> dict:
     @ctx.friendly
     def restore(stored, request: gr.Request):
         actor = ctx.actor(request)
-        choices = ctx.datasets()
         reviewer = gr.update(visible=actor.reviews)
-        if not isinstance(stored, dict) or stored.get("user") != actor.name:
-            return (*show(None, actor.name, choices), reviewer)
-        if stored.get("dirty"):
-            base = show(None, actor.name, choices)
+        result = list(show(None, actor.name))
+        if isinstance(stored, dict) and stored.get("user") == actor.name:
             if stored.get("id"):
-                with ctx.session() as session:
-                    base = show(annotation.open_record(session, actor, int(stored["id"])), actor.name, choices)
-            values = (stored.get("values") or [])[:7]
-            restored = [gr.update(value=v) for v in values]
-            gr.Info("Your unsaved edits were restored.")
-            return (stored.get("id"), stored.get("version"), base[2], *restored, *base[3 + len(values):-1],
-                    stored, reviewer)
-        if stored.get("id"):
-            try:
-                with ctx.session() as session:
-                    view = annotation.open_record(session, actor, int(stored["id"]))
-                return (*show(view, actor.name, choices), reviewer)
-            except Exception:  # the record may be gone; start blank
-                pass
-        return (*show(None, actor.name, choices), reviewer)
+                try:
+                    with ctx.session() as session:
+                        result = list(show(annotation.open_record(session, actor, int(stored["id"])), actor.name))
+                except Exception:  # the record may be gone; start blank
+                    stored = {"user": actor.name}
+            values = stored.get("values") or []
+            if stored.get("dirty") and len(values) == 7:
+                result[0], result[1], result[3:10] = stored.get("id"), stored.get("version"), values
+                result[-1] = stored
+                gr.Info("Your unsaved edits were restored.")
+        result[3] = gr.update(value=result[3], choices=ctx.datasets())
+        return (*result, reviewer)
 
     live_inputs = [*fields, template, tokenizer]
     live_outputs = [checks, preview, tokens]
@@ -242,8 +236,14 @@ def build(ctx: AppContext) -> dict:
     # A refused save must not cover the form with error badges: the edit stays visible, the toast says why.
     public = dict(show_progress="hidden")
 
+    def refresh(access_v, *values):
+        """After an item is shown: the fields' interactivity, then checks and preview."""
+        editable = access_v != "read-only"
+        locks = [gr.update(interactive=access_v == "new")] + [gr.update(interactive=editable)] * 6
+        return (*locks, *live(*values))
+
     def then_live(event):
-        return event.then(live, live_inputs, live_outputs, **private)
+        return event.then(refresh, [access, *live_inputs], [*fields, *live_outputs], **private)
 
     then_live(open_btn.click(record_open, [record_id], view_outputs, api_name="record_open", queue=False))
     record_inputs = [record_id, version, *fields]
@@ -253,7 +253,7 @@ def build(ctx: AppContext) -> dict:
     then_live(reject_btn.click(record_reject, [*record_inputs, reason], view_outputs, api_name="record_reject", **public))
     then_live(discard_btn.click(record_discard, record_inputs, view_outputs, api_name="record_discard", **public))
     then_live(new_btn.click(record_new, None, view_outputs, **private))
-    for component in editable:
+    for component in fields:
         component.input(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
         component.input(remember, [record_id, version, *fields], [draft], trigger_mode="always_last", **private)
     # The tokenizer loads when its name is complete (Enter or leaving the box), not at every keystroke.
@@ -268,5 +268,6 @@ def build(ctx: AppContext) -> dict:
 
     if ctx.open_request is not None:
         then_live(ctx.open_request.change(from_request, [ctx.open_request], view_outputs, **private))
-    ctx.on_load(restore, [draft], [*view_outputs, review_box], then=(live, live_inputs, live_outputs))
+    ctx.on_load(restore, [draft], [*view_outputs, review_box],
+                then=(refresh, [access, *live_inputs], [*fields, *live_outputs]))
     return {"record_id": record_id}
