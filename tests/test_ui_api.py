@@ -150,6 +150,8 @@ def test_task_written_through_the_api_is_reviewed_in_the_queue(clients):
     after = cura.predict("demo", "task", task_id, 2, api_name="/review_approve")
     assert ["task", task_id] not in [row[:2] for row in after[0]["data"]]
     assert "approved" in cura.predict(task_id, api_name="/task_open")[2]
+    assert cura.predict(task_id, api_name="/task_open")[14] == "edit"
+    assert ann.predict(task_id, api_name="/task_open")[14] == "read-only"
     table, page, info = cura.predict("Records", "demo", "approved", "", "ann", "Country 2", "Oldest", 1,
                                      api_name="/browse")
     assert "of **7** records" in info  # Country 2 and Country 20..25

@@ -122,7 +122,9 @@ def build(ctx: AppContext) -> dict:
 
     fields = [dataset, name, definition, emphasis, avoid, categories, domains, examples, instances]
     text_fields = [dataset, name, definition, emphasis, avoid, categories, domains]
-    view_outputs = [task_id, version, status, *fields, definition_view, history_box, save_btn, submit_btn,
+    # "new", "edit" or "read-only" (a plain value in the API); the fields' interactivity follows it.
+    access = gr.Textbox(visible=False, label="access")
+    view_outputs = [task_id, version, status, *fields, definition_view, history_box, access, save_btn, submit_btn,
                     approve_btn, reject_btn, discard_btn, example_editor, paste_box, draft]
 
     def form_of(dataset_v, name_v, definition_v, emphasis_v, avoid_v, categories_v, domains_v, examples_v,
@@ -132,14 +134,12 @@ def build(ctx: AppContext) -> dict:
                         categories=list(categories_v or []), domains=list(domains_v or []),
                         examples=tables.examples_from(examples_v), instances=tables.instances_from(instances_v))
 
-    def show(view: TaskView | None, user: str, choices: list[str]) -> tuple:
+    def show(view: TaskView | None, user: str) -> tuple:
         if view is None:
+            choices = ctx.datasets()
             values = [choices[0] if len(choices) == 1 else None, "", "", "", "", [], [],
                       tables.examples_frame([]), tables.instances_frame([])]
-            updates = [gr.update(value=v, interactive=True) for v in values]
-            updates[0] = gr.update(value=values[0], choices=choices, interactive=True)
-            updates[7] = gr.update(value=values[7])
-            return (None, None, status_html("task", None, None), *updates, "", history_html([]),
+            return (None, None, status_html("task", None, None), *values, "", history_html([]), "new",
                     gr.update(interactive=True), gr.update(interactive=True), gr.update(interactive=False),
                     gr.update(interactive=False), gr.update(interactive=False), gr.update(visible=True),
                     gr.update(visible=True), {"user": user})
@@ -148,12 +148,10 @@ def build(ctx: AppContext) -> dict:
         f = view.form
         values = [f.dataset, f.name, f.definition, f.emphasis_and_caution, f.things_to_avoid, f.categories,
                   f.domains, tables.examples_frame(f.examples), tables.instances_frame(f.instances)]
-        updates = [gr.update(value=v, interactive=view.can_edit) for v in values]
-        updates[0] = gr.update(value=f.dataset, choices=choices, interactive=False)
-        updates[7] = gr.update(value=values[7])
         line = status_html("task", view.id, view.status, version=view.version, author=view.created_by,
                            updated_by=view.updated_by, read_only=not view.can_edit, note=view.review_note)
-        return (view.id, view.version, line, *updates, text_markdown(f.definition), history_html(entries),
+        return (view.id, view.version, line, *values, text_markdown(f.definition), history_html(entries),
+                "edit" if view.can_edit else "read-only",
                 gr.update(interactive=view.can_edit),
                 gr.update(interactive=view.can_edit and view.status in ("draft", "rejected")),
                 gr.update(interactive=view.can_review), gr.update(interactive=view.can_review),
@@ -168,7 +166,7 @@ def build(ctx: AppContext) -> dict:
             raise InvalidInput("give a task id")
         with ctx.session() as session:
             view = tasks.open_task(session, actor, int(task_id))
-        return show(view, actor.name, ctx.datasets())
+        return show(view, actor.name)
 
     def run(action: str, request: gr.Request, item_id, item_version, values: tuple, note: str | None = None):
         actor = ctx.actor(request)
@@ -184,7 +182,7 @@ def build(ctx: AppContext) -> dict:
                                          form=None if action == "discard" else form, reason=note)
         gr.Info({"save": "Task saved.", "submit": "Task submitted for review.", "approve": "Task approved.",
                  "reject": "Task rejected: the annotator will see your note.", "discard": "Task discarded."}[action])
-        return show(view, actor.name, ctx.datasets())
+        return show(view, actor.name)
 
     @ctx.friendly
     def task_save(task_id, version, dataset, name, definition, emphasis_and_caution, things_to_avoid, categories,
@@ -224,7 +222,7 @@ def build(ctx: AppContext) -> dict:
 
     @ctx.friendly
     def task_new(request: gr.Request):
-        return show(None, ctx.actor(request).name, ctx.datasets())
+        return show(None, ctx.actor(request).name)
 
     def live(dataset_v, name_v, definition_v, emphasis_v, avoid_v, categories_v, domains_v, examples_v,
              instances_v, template_v, tokenizer_v):
@@ -253,25 +251,24 @@ def build(ctx: AppContext) -> dict:
     @ctx.friendly
     def restore(stored, request: gr.Request):
         actor = ctx.actor(request)
-        choices = ctx.datasets()
         reviewer = gr.update(visible=actor.reviews)
-        if not isinstance(stored, dict) or stored.get("user") != actor.name:
-            return (*show(None, actor.name, choices), reviewer)
-        base = show(None, actor.name, choices)
-        if stored.get("id"):
-            try:
-                with ctx.session() as session:
-                    base = show(tasks.open_task(session, actor, int(stored["id"])), actor.name, choices)
-            except Exception:  # the task may be gone; start blank
-                stored = {"user": actor.name}
-        if stored.get("dirty") and len(stored.get("values") or []) == 9:
-            values = list(stored["values"])
-            values[7] = tables.examples_frame(tables.examples_from(values[7]))
-            values[8] = tables.instances_frame(tables.instances_from(values[8]))
-            gr.Info("Your unsaved edits were restored.")
-            return (stored.get("id"), stored.get("version"), base[2], *[gr.update(value=v) for v in values],
-                    *base[12:-1], stored, reviewer)
-        return (*base, reviewer)
+        result = list(show(None, actor.name))
+        if isinstance(stored, dict) and stored.get("user") == actor.name:
+            if stored.get("id"):
+                try:
+                    with ctx.session() as session:
+                        result = list(show(tasks.open_task(session, actor, int(stored["id"])), actor.name))
+                except Exception:  # the task may be gone; start blank
+                    stored = {"user": actor.name}
+            values = list(stored.get("values") or [])
+            if stored.get("dirty") and len(values) == 9:
+                values[7] = tables.examples_frame(tables.examples_from(values[7]))
+                values[8] = tables.instances_frame(tables.instances_from(values[8]))
+                result[0], result[1], result[3:12] = stored.get("id"), stored.get("version"), values
+                result[-1] = stored
+                gr.Info("Your unsaved edits were restored.")
+        result[3] = gr.update(value=result[3], choices=ctx.datasets())
+        return (*result, reviewer)
 
     # Examples: the form below the table edits the row selected in it.
     def pick_example(table, event: gr.SelectData):
@@ -317,8 +314,16 @@ def build(ctx: AppContext) -> dict:
     live_outputs = [checks, preview, tokens, definition_view, examples_title, instances_title]
     remember_inputs = [task_id, version, *fields]
 
+    def refresh(access_v, *values):
+        """After a task is shown: the fields' interactivity, then checks and preview."""
+        editable = access_v != "read-only"
+        locks = [gr.update(interactive=access_v == "new")] + [gr.update(interactive=editable)] * 6
+        return (*locks, gr.update(interactive=editable), *live(*values))
+
+    lockable = [*text_fields, instances]
+
     def then_live(event):
-        return event.then(live, live_inputs, live_outputs, **private)
+        return event.then(refresh, [access, *live_inputs], [*lockable, *live_outputs], **private)
 
     def edited(event):
         """After any user edit: checks and preview, and the browser's copy of the unsaved form."""
@@ -357,5 +362,6 @@ def build(ctx: AppContext) -> dict:
 
     if ctx.open_request is not None:
         then_live(ctx.open_request.change(from_request, [ctx.open_request], view_outputs, **private))
-    ctx.on_load(restore, [draft], [*view_outputs, review_box], then=(live, live_inputs, live_outputs))
+    ctx.on_load(restore, [draft], [*view_outputs, review_box],
+                then=(refresh, [access, *live_inputs], [*lockable, *live_outputs]))
     return {}
