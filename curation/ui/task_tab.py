@@ -17,6 +17,7 @@ from curation.ui.safe import text_markdown
 TAB_TITLE = "Task"
 TAB_ORDER = 30
 FLAG_SAMPLE = 500  # instances checked for quality flags as you type
+REMEMBERED_INSTANCES = 1000  # unsaved instance tables up to this size survive a reload
 _NOTHING_SELECTED = "Click an example in the table to edit, move or remove it."
 
 
@@ -243,10 +244,12 @@ def build(ctx: AppContext) -> dict:
 
     def remember(item_id, item_version, dataset_v, name_v, definition_v, emphasis_v, avoid_v, categories_v,
                  domains_v, examples_v, instances_v, request: gr.Request):
-        """What the browser keeps, so a reload does not lose unsaved work."""
+        """What the browser keeps, so a reload does not lose unsaved work (a big instance table stays server-side)."""
+        instance_rows = tables._rows(instances_v)
         return {"user": getattr(request, "username", None), "id": item_id, "version": item_version, "dirty": True,
                 "values": [dataset_v, name_v, definition_v, emphasis_v, avoid_v, list(categories_v or []),
-                           list(domains_v or []), tables._rows(examples_v), tables._rows(instances_v)]}
+                           list(domains_v or []), tables._rows(examples_v),
+                           instance_rows if len(instance_rows) <= REMEMBERED_INSTANCES else None]}
 
     @ctx.friendly
     def restore(stored, request: gr.Request):
@@ -263,7 +266,8 @@ def build(ctx: AppContext) -> dict:
             values = list(stored.get("values") or [])
             if stored.get("dirty") and len(values) == 9:
                 values[7] = tables.examples_frame(tables.examples_from(values[7]))
-                values[8] = tables.instances_frame(tables.instances_from(values[8]))
+                values[8] = (result[11] if values[8] is None  # too many to keep in the browser: the saved ones
+                             else tables.instances_frame(tables.instances_from(values[8])))
                 result[0], result[1], result[3:12] = stored.get("id"), stored.get("version"), values
                 result[-1] = stored
                 gr.Info("Your unsaved edits were restored.")
