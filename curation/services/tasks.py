@@ -191,6 +191,10 @@ def change_task(session: Session, actor: Actor, task_id: int, action: str, *, ex
     if action == "reject" and not (reason or "").strip():
         raise InvalidInput("say why it is rejected: the annotator sees the reason")
     version = task.version if expected_version is None else int(expected_version)
+    if action == "save" and form is not None and form.cleaned() == _task_view(session, actor, task).form:
+        if version != task.version:
+            raise repo.ConflictError("task", task.id, version, full_snapshot(session, task))
+        return _task_view(session, actor, task)  # nothing changed: no new version
     before = full_snapshot(session, task)
     values: dict[str, Any] = {}
     if form is not None and action != "discard":
