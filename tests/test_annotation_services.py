@@ -187,3 +187,14 @@ def test_training_preview_alpaca_and_a_tokenizer_chat_template(tmp_path):
     assert shown.tokens == len(AutoTokenizer.from_pretrained(tokenizer)(shown.text, add_special_tokens=False).input_ids)
     with pytest.raises(PreviewError, match="cannot load the tokenizer"):
         preview(record, template="chat", tokenizer_name=str(tmp_path / "missing"))
+
+
+def test_a_task_saved_unchanged_keeps_its_version_and_a_definition_edit_reaches_every_instance(studio):
+    view = tasks.save_task(studio, ANN, task_form(instances=5))
+    assert tasks.save_task(studio, ANN, task_form(instances=5), task_id=view.id, expected_version=1).version == 1
+    edited = tasks.save_task(studio, ANN, task_form(instances=5, definition="Name the capital city."),
+                             task_id=view.id, expected_version=1)
+    assert edited.version == 2
+    instance_ids = [r[0] for r in browse.browse(studio, browse.BrowseQuery(dataset="demo", sort="Oldest")).rows]
+    assert {repo.get_record(studio, i).instruction for i in instance_ids} == {"Name the capital city."}
+    assert [e.reason for e in history.item_history(studio, "record", instance_ids[0])] == ["task edited", "created"]
