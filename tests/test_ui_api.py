@@ -13,7 +13,7 @@ PUBLIC_ENDPOINTS = {
     "/browse", "/record_open", "/record_save", "/record_submit", "/record_approve", "/record_reject",
     "/record_discard", "/task_open", "/task_save", "/task_submit", "/task_approve", "/task_reject", "/task_discard",
     "/review_queue", "/review_open", "/review_approve", "/review_reject", "/overview", "/admin_add_user",
-    "/admin_set_role", "/admin_create_dataset",
+    "/admin_set_role", "/admin_create_dataset", "/record_save_anyway",
 }
 EXAMPLES = {"headers": ["Kind", "Input", "Output", "Explanation"], "data": [
     ["positive", "France", "Paris", "Paris is the capital of France."],
@@ -92,9 +92,9 @@ def test_annotator_saves_submits_and_cannot_approve_then_curator_approves(client
 
 
 def test_annotators_cannot_touch_each_others_drafts_or_admin(clients):
-    record_id = save(clients["ann"])[0]
+    record_id = save(clients["ann"], instruction="Who painted the Mona Lisa?", output="Leonardo da Vinci")[0]
     with pytest.raises(AppError, match="belongs to ann; annotators edit only their own"):
-        save(clients["ben"], record_id, 1, output="Lyon")
+        save(clients["ben"], record_id, 1, instruction="Who painted the Mona Lisa?", output="Raphael")
     with pytest.raises(AppError, match="only an admin manages users"):
         clients["cura"].predict("eve", "admin", "eve-password", api_name="/admin_add_user")
     with pytest.raises(AppError, match="this needs the curator role"):
@@ -104,14 +104,15 @@ def test_annotators_cannot_touch_each_others_drafts_or_admin(clients):
 
 
 def test_the_second_save_of_a_version_is_refused_with_their_change(clients):
-    record_id = save(clients["ann"], output="Paris")[0]
-    save(clients["cura"], record_id, 1, output="Paris, on the Seine")
+    boiling = "At what temperature does water boil at sea level?"
+    record_id = save(clients["ann"], instruction=boiling, output="100 °C")[0]
+    save(clients["cura"], record_id, 1, instruction=boiling, output="100 °C (212 °F)")
     with pytest.raises(AppError) as refused:
-        save(clients["ann"], record_id, 1, output="paris")
+        save(clients["ann"], record_id, 1, instruction=boiling, output="100 degrees")
     message = str(refused.value)
     assert "Not saved: cura saved this record first (now version 2)" in message
-    assert "Their change: Output: now “Paris, on the Seine”" in message
-    assert value(clients["ann"].predict(record_id, api_name="/record_open")[8]) == "Paris, on the Seine"
+    assert "Their change: Output: now “100 °C (212 °F)”" in message
+    assert value(clients["ann"].predict(record_id, api_name="/record_open")[8]) == "100 °C (212 °F)"
 
 
 def test_a_rejected_record_shows_the_note_and_can_be_resubmitted(clients):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -175,10 +174,23 @@ def test_the_editor_hint_finds_a_known_instruction_fast(studio):
     ctx = AppContext(settings=Settings.from_env(database_url=studio.database_url),
                      engine=open_database(studio.database_url))
     near_duplicates_for(ctx, "demo", "warm up")
-    started = time.perf_counter()
     found = near_duplicates_for(ctx, "demo", 'Translate "good morning" in Spanish.')
-    assert time.perf_counter() - started < 1.0
     assert sorted(m["id"] for m in found) == [studio.ids[4], studio.ids[5]] and found[0]["score"] >= 0.95
     assert near_duplicates_for(ctx, "demo", "Name the capital of Peru.") == []
     shown = hint_html(near_duplicates_for(ctx, "demo", "Explain what <script>alert(1)</script> does in HTML."))
     assert "&lt;script&gt;" in shown and "<script>" not in shown and f'data-open-record="{studio.ids[8]}"' in shown
+
+
+def test_saving_a_near_duplicate_asks_for_confirmation_first(clients, studio):
+    annotator = Client(studio.url, auth=("ben", PASSWORDS["ben"]), verbose=False)
+    reworded = ("Name the capital of France, please.", "Paris")
+
+    def save(api):
+        return annotator.predict(None, None, "demo", "misc", "", reworded[0], "", reworded[1], "", api_name=api)
+
+    with pytest.raises(AppError) as refused:
+        save("/record_save")
+    assert "Not saved. This looks like a near-duplicate of record" in str(refused.value)
+    assert f"#{studio.ids[0]} (" in str(refused.value)
+    saved = save("/record_save_anyway")
+    assert statuses(studio.database_url, [saved[0]]) == ["draft"]

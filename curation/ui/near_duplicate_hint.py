@@ -121,6 +121,18 @@ def warm_index(ctx: AppContext, dataset: str, fields: str = DEFAULT_FIELDS, *, w
     return slot.hint
 
 
+def index_ready(ctx: AppContext, dataset: str, fields: str = DEFAULT_FIELDS, *, within: float = 5.0) -> bool:
+    """Whether the dataset's index can answer, waiting up to `within` seconds for a build (started if need be).
+
+    A save asks this rather than warm_index(wait=True): small datasets are checked on their first save,
+    while a save on a large dataset whose index is still building is never held up for it.
+    """
+    slot = _slot(ctx, dataset, fields)
+    if not slot.ready.is_set():
+        _build_in_background(ctx, dataset, fields, slot)
+    return slot.ready.wait(within)
+
+
 def forget_indexes(ctx: AppContext, dataset: str) -> None:
     """Drop the warm indexes of a dataset (after decisions changed which records are live): rebuilt on next use."""
     with _indexes_lock:

@@ -12,6 +12,7 @@ from curation.services import annotation, history
 from curation.services.annotation import RecordForm, RecordView
 from curation.ui.context import AppContext
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
+from db import repo
 
 log = logging.getLogger("instruct_studio.ui")
 TAB_TITLE = "Record"
@@ -75,6 +76,14 @@ def build(ctx: AppContext) -> dict:
             gr.Markdown("#### Checks")
             checks = gr.HTML(checks_html([], {}), elem_id="record-checks")
             near_duplicates = _near_duplicate_hint()
+            if near_duplicates is not None:
+                hint = near_duplicates.attach_near_duplicate_hint(ctx, dataset=dataset, instruction=instruction,
+                                                                  input=input_, output=output, record_id=record_id)
+            save_anyway_btn = gr.Button("Not a duplicate: save anyway", visible=False, size="sm",
+                                        elem_id="record-save-anyway")
+            if near_duplicates is not None:
+                hint.change(lambda shown: gr.update(visible=bool(shown)), hint, save_anyway_btn,
+                            api_visibility="private", show_progress="hidden")
             gr.Markdown("#### Training preview")
             template = gr.Radio(list(TEMPLATES), value="Alpaca prompt", show_label=False, elem_id="record-template")
             tokenizer = gr.Textbox(value=ctx.preview_tokenizer or "", label="Tokenizer", elem_id="record-tokenizer",
@@ -85,10 +94,6 @@ def build(ctx: AppContext) -> dict:
             with gr.Accordion("History", open=True):
                 history_box = gr.HTML(history_html([]), elem_id="record-history")
     draft = ctx.browser_state("instruct-studio-record")
-
-    if near_duplicates is not None:
-        near_duplicates.attach_near_duplicate_hint(ctx, dataset=dataset, instruction=instruction, input=input_,
-                                                   output=output, record_id=record_id)
 
     fields = [dataset, category, system, instruction, input_, output, more]
     # "new", "edit" or "read-only": what the viewer may do with the open record (a plain value in the API);
@@ -135,11 +140,34 @@ def build(ctx: AppContext) -> dict:
             view = annotation.open_record(session, actor, int(record_id))
         return show(view, actor.name)
 
-    def run(action: str, actor, item_id, item_version, values: tuple, note: str | None = None) -> tuple:
+    def unconfirmed_near_duplicate(session, form: RecordForm, item_id: int | None) -> str | None:
+        """The warning for a new or re-worded record that repeats a live one; None if there is nothing to ask.
+
+        Only once the dataset's index answers: a save waits a few seconds at most for it to be built.
+        """
+        if near_duplicates is None or not form.dataset or not near_duplicates.index_ready(ctx, form.dataset):
+            return None
+        output_text = form.outputs[0] if form.outputs else ""
+        if item_id is not None:
+            stored = repo.get_record(session, item_id)
+            if (stored.instruction, stored.input, (stored.outputs or [""])[0]) == (form.instruction, form.input,
+                                                                                 output_text):
+                return None
+        matches = near_duplicates.near_duplicates_for(ctx, form.dataset, form.instruction, form.input, output_text,
+                                                      exclude_id=item_id)
+        return near_duplicates.duplicate_warning(matches) if matches else None
+
+    def run(action: str, actor, item_id, item_version, values: tuple, note: str | None = None,
+            confirmed: bool = False) -> tuple:
         form = form_of(*values)
         item_id = int(item_id) if item_id else None
         item_version = int(item_version) if item_version else None
         with ctx.session() as session:
+            if action in ("save", "submit") and not confirmed:
+                warning = unconfirmed_near_duplicate(session, form, item_id)
+                if warning:
+                    raise gr.Error(f"Not saved. {warning} Press “Not a duplicate: save anyway” to keep it.",
+                                   duration=None, print_exception=False)
             if action == "save" or item_id is None:
                 view = annotation.save_record(session, actor, form, record_id=item_id, expected_version=item_version)
                 item_id, item_version = view.id, view.version
@@ -162,6 +190,13 @@ def build(ctx: AppContext) -> dict:
         """Save the record (a new draft when record_id is empty); refused if someone saved since `version`."""
         return run("save", ctx.actor(request), record_id, version,
                    (dataset, category, system_prompt, instruction, input, output, more_outputs))
+
+    @ctx.friendly
+    def record_save_anyway(record_id, version, dataset, category, system_prompt, instruction, input, output,
+                           more_outputs, request: gr.Request):
+        """Save the record although it looks like a near-duplicate of an existing one."""
+        return run("save", ctx.actor(request), record_id, version,
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs), confirmed=True)
 
     @ctx.friendly
     def record_submit(record_id, version, dataset, category, system_prompt, instruction, input, output,
@@ -248,6 +283,8 @@ def build(ctx: AppContext) -> dict:
     then_live(open_btn.click(record_open, [record_id], view_outputs, api_name="record_open", queue=False))
     record_inputs = [record_id, version, *fields]
     then_live(save_btn.click(record_save, record_inputs, view_outputs, api_name="record_save", **public))
+    then_live(save_anyway_btn.click(record_save_anyway, record_inputs, view_outputs, api_name="record_save_anyway",
+                                    **public))
     then_live(submit_btn.click(record_submit, record_inputs, view_outputs, api_name="record_submit", **public))
     then_live(approve_btn.click(record_approve, record_inputs, view_outputs, api_name="record_approve", **public))
     then_live(reject_btn.click(record_reject, [*record_inputs, reason], view_outputs, api_name="record_reject", **public))
