@@ -31,11 +31,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
+from sqlalchemy import func
+from sqlmodel import select
 
 from curation.dedup import DEFAULT_THRESHOLD
 from curation.embeddings import DEFAULT_FIELDS, Embedder
 from curation.services import dedup as dedup_service
 from curation.ui.context import AppContext
+from db.models import Dataset, Record
 
 log = logging.getLogger("instruct_studio.ui")
 REFRESH_SECONDS = 300
@@ -121,14 +124,23 @@ def warm_index(ctx: AppContext, dataset: str, fields: str = DEFAULT_FIELDS, *, w
     return slot.hint
 
 
-def index_ready(ctx: AppContext, dataset: str, fields: str = DEFAULT_FIELDS, *, within: float = 5.0) -> bool:
-    """Whether the dataset's index can answer, waiting up to `within` seconds for a build (started if need be).
+def index_ready(ctx: AppContext, dataset: str, fields: str = DEFAULT_FIELDS, *, within: float = 5.0,
+                build_up_to: int = 5_000) -> bool:
+    """Whether the dataset's index can answer, waiting up to `within` seconds for a build under way.
 
-    A save asks this rather than warm_index(wait=True): small datasets are checked on their first save,
-    while a save on a large dataset whose index is still building is never held up for it.
+    A save asks this rather than warm_index(wait=True): a small dataset (up to `build_up_to` records) is
+    indexed on its first save, while a save never starts indexing a large one (the editor's page load
+    does that in the background) nor waits long for it.
     """
     slot = _slot(ctx, dataset, fields)
-    if not slot.ready.is_set():
+    if slot.ready.is_set():
+        return True
+    if not slot.building.locked():
+        with ctx.session() as session:
+            size = session.exec(select(func.count()).select_from(Record).join(Dataset)
+                                .where(Dataset.name == dataset)).one()
+        if size > build_up_to:
+            return False
         _build_in_background(ctx, dataset, fields, slot)
     return slot.ready.wait(within)
 
