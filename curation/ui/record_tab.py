@@ -11,6 +11,7 @@ from curation.records import RecordDraft
 from curation.services import annotation, history
 from curation.services.annotation import RecordForm, RecordView
 from curation.ui.context import AppContext
+from curation.ui.editor_actions import editor_actions
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
 from db import repo
 
@@ -55,20 +56,10 @@ def build(ctx: AppContext) -> dict:
                 system = gr.Textbox(label="System prompt (optional)", lines=2, elem_id="record-system")
                 more = gr.Textbox(label="Other acceptable outputs", lines=3, elem_id="record-more",
                                   info="Separate outputs with a line holding only ---")
-            with gr.Row(elem_classes=["actions"]):
-                new_btn = gr.Button("New record", variant="secondary", size="md")
-                save_btn = gr.Button("Save · Ctrl+S", variant="primary", elem_classes=["shortcut-save"],
-                                     elem_id="record-save")
-                submit_btn = gr.Button("Submit · Ctrl+Enter", elem_classes=["shortcut-submit"],
-                                       elem_id="record-submit")
-            with gr.Group(visible=False, elem_classes=["review-box"]) as review_box:
-                gr.Markdown("**Review** · curators", elem_classes=["review-box-title"])
-                reason = gr.Textbox(label="Review note", placeholder="Why it is rejected (the annotator sees this)",
-                                    elem_id="record-reason")
-                with gr.Row():
-                    approve_btn = gr.Button("Approve", variant="primary", elem_id="record-approve")
-                    reject_btn = gr.Button("Reject with note", variant="stop", elem_id="record-reject")
-                    discard_btn = gr.Button("Discard", variant="secondary", elem_id="record-discard")
+            actions = editor_actions("record")
+            new_btn, save_btn, submit_btn = actions.new, actions.save, actions.submit
+            review_box, reason = actions.review_box, actions.reason
+            approve_btn, reject_btn, discard_btn = actions.approve, actions.reject, actions.discard
             record_id = gr.Number(visible=False, precision=0, label="record id")
             version = gr.Number(visible=False, precision=0, label="version")
             open_btn = gr.Button(visible=False)

@@ -11,6 +11,7 @@ from curation.services.tasks import ExampleForm, TaskForm, TaskView
 from curation.services.taxonomy import SNI_CATEGORIES, SNI_DOMAINS
 from curation.ui import task_tables as tables
 from curation.ui.context import AppContext
+from curation.ui.editor_actions import editor_actions
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
 from curation.ui.safe import text_markdown
 
@@ -90,20 +91,10 @@ def build(ctx: AppContext) -> dict:
                                     placeholder="one instance per line: input<TAB>output (or JSON lines)")
                 paste_btn = gr.Button("Add pasted rows", size="sm", elem_id="task-paste-add")
 
-            with gr.Row(elem_classes=["actions"]):
-                new_btn = gr.Button("New task", variant="secondary")
-                save_btn = gr.Button("Save · Ctrl+S", variant="primary", elem_classes=["shortcut-save"],
-                                     elem_id="task-save")
-                submit_btn = gr.Button("Submit · Ctrl+Enter", elem_classes=["shortcut-submit"],
-                                       elem_id="task-submit")
-            with gr.Group(visible=False, elem_classes=["review-box"]) as review_box:
-                gr.Markdown("**Review** · curators", elem_classes=["review-box-title"])
-                reason = gr.Textbox(label="Review note", placeholder="Why it is rejected (the annotator sees this)",
-                                    elem_id="task-reason")
-                with gr.Row():
-                    approve_btn = gr.Button("Approve", variant="primary", elem_id="task-approve")
-                    reject_btn = gr.Button("Reject with note", variant="stop", elem_id="task-reject")
-                    discard_btn = gr.Button("Discard", variant="secondary", elem_id="task-discard")
+            actions = editor_actions("task")
+            new_btn, save_btn, submit_btn = actions.new, actions.save, actions.submit
+            review_box, reason = actions.review_box, actions.reason
+            approve_btn, reject_btn, discard_btn = actions.approve, actions.reject, actions.discard
             task_id = gr.Number(visible=False, precision=0, label="task id")
             version = gr.Number(visible=False, precision=0, label="version")
             open_btn = gr.Button(visible=False)
