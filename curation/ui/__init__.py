@@ -36,8 +36,8 @@ automatically (a module that fails to import is logged and skipped; the app stil
                         then `then` = (fn, inputs, outputs) if given; registered as private listeners.
   ctx.browser_state(key)   a gr.BrowserState (localStorage) that survives reloads; use it instead of
                         creating one inside build (tabs mount lazily, so one made there reads None).
-  ctx.open_request      a hidden Textbox: set it to "record:ID:NONCE" or "task:ID:NONCE" (and output
-                        gr.Tabs(selected="record_tab" / "task_tab") to ctx.tabs) to open an item in an editor.
+  ctx.open_request      a hidden Textbox that opens an item in an editor: return
+                        curation.ui.context.open_item("record" | "task", ID) to [ctx.open_request, ctx.tabs].
   ctx.tab               the gr.Tab being built: `ctx.tab.select(fn, ...)` runs when a user opens it
                         (draw heavy content there rather than on page load).
   ctx.tabs              the app's gr.Tabs; tab ids are the module names ("browse_tab", "diversity_tab").

@@ -1,19 +1,17 @@
 """Browse: a server-side paginated table of records or tasks, filtered and sorted; a click opens the item."""
 from __future__ import annotations
 
-import itertools
 
 import gradio as gr
 import pandas as pd
 
 from curation.services import browse
 from curation.services.permissions import authorize
-from curation.ui.context import AppContext
+from curation.ui.context import AppContext, open_item
 
 TAB_TITLE = "Browse"
 TAB_ORDER = 10
 STATUSES = ["draft", "submitted", "approved", "rejected", "discarded"]
-_nonce = itertools.count(1)
 
 
 def build(ctx: AppContext) -> dict:
@@ -73,7 +71,7 @@ def build(ctx: AppContext) -> dict:
         if not row:
             return gr.skip(), gr.skip()
         target = "task" if kind_v == "Tasks" else "record"
-        return f"{target}:{int(row[0])}:{next(_nonce)}", gr.Tabs(selected=f"{target}_tab")
+        return open_item(target, row[0])
 
     inputs = [kind, dataset, status, category, author, text, sort, page]
     outputs = [table, page, info]

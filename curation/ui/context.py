@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import html
+import itertools
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,6 +96,23 @@ class AppContext:
                 if revision.version == exc.expected_version:
                     return revision.snapshot
         return {}
+
+
+_open_nonce = itertools.count(1)
+
+
+def open_item(kind: str, item_id: int) -> tuple[str, gr.Tabs]:
+    """Outputs for [ctx.open_request, ctx.tabs] that open a record or task in its editor.
+
+    The nonce makes a second click on the same item a change, so it opens again.
+    """
+    return f"{kind}:{int(item_id)}:{next(_open_nonce)}", gr.Tabs(selected=f"{kind}_tab")
+
+
+def requested_item(request_value: str | None, kind: str) -> int | None:
+    """The id an open request asks the `kind` editor to open, or None if it is for another editor."""
+    requested_kind, _, rest = (request_value or "").partition(":")
+    return int(rest.split(":")[0]) if requested_kind == kind else None
 
 
 def error_message(exc: BaseException) -> str | None:

@@ -37,7 +37,7 @@ from sqlmodel import select
 from curation.dedup import DEFAULT_THRESHOLD
 from curation.embeddings import DEFAULT_FIELDS, Embedder
 from curation.services import dedup as dedup_service
-from curation.ui.context import AppContext
+from curation.ui.context import AppContext, open_item
 from db.models import Dataset, Record
 
 log = logging.getLogger("instruct_studio.ui")
@@ -251,7 +251,7 @@ def open_record_on_click(ctx: AppContext, scope: str) -> gr.HTML:
         record_id = (value or "").split(":")[0]
         if not record_id.isdigit() or ctx.open_request is None:
             return gr.skip(), gr.skip()
-        return f"record:{int(record_id)}:{next(_nonce)}", gr.Tabs(selected="record_tab")
+        return open_item("record", record_id)
 
     if ctx.open_request is not None and ctx.tabs is not None:
         bridge.click(open_clicked, [bridge], [ctx.open_request, ctx.tabs], api_visibility="private",

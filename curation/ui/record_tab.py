@@ -10,7 +10,7 @@ from curation.quality.records import record_flags
 from curation.records import RecordDraft
 from curation.services import annotation, history
 from curation.services.annotation import RecordForm, RecordView
-from curation.ui.context import AppContext
+from curation.ui.context import AppContext, requested_item
 from curation.ui.editor_actions import editor_actions
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
 from db import repo
@@ -289,10 +289,10 @@ def build(ctx: AppContext) -> dict:
         event(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
 
     def from_request(request_value, request: gr.Request):
-        kind, _, rest = (request_value or "").partition(":")
-        if kind != "record":
+        wanted = requested_item(request_value, "record")
+        if wanted is None:
             return tuple(gr.skip() for _ in view_outputs)
-        return record_open(int(rest.split(":")[0]), request)
+        return record_open(wanted, request)
 
     if ctx.open_request is not None:
         then_live(ctx.open_request.change(from_request, [ctx.open_request], view_outputs, **private))

@@ -1,14 +1,13 @@
 """Review: the queue of submitted items, oldest first; approve, reject with a note, or edit, then next."""
 from __future__ import annotations
 
-import itertools
 
 import gradio as gr
 import pandas as pd
 
 from curation.services import annotation, history, review, tasks
 from curation.services.annotation import InvalidInput
-from curation.ui.context import AppContext
+from curation.ui.context import AppContext, open_item
 from curation.ui.panels import history_html, status_html
 from curation.ui.safe import esc
 from db.models import Role
@@ -18,7 +17,6 @@ TAB_ORDER = 40
 TAB_ROLES = ("curator",)  # and admins
 QUEUE_COLUMNS = ["Kind", "ID", "Title", "Author", "Submitted"]
 SHOWN_INSTANCES = 20
-_nonce = itertools.count(1)
 
 
 def _block(label: str, text: str | None) -> str:
@@ -161,7 +159,7 @@ def build(ctx: AppContext) -> dict:
     def edit(kind_v, id_v):
         if not kind_v or not id_v:
             return gr.skip(), gr.skip()
-        return f"{kind_v}:{int(id_v)}:{next(_nonce)}", gr.Tabs(selected=f"{kind_v}_tab")
+        return open_item(kind_v, id_v)
 
     private = dict(api_visibility="private", show_progress="hidden")
     item_outputs = [item, kind, item_id, version, history_box, note]

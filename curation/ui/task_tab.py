@@ -10,7 +10,7 @@ from curation.services.annotation import InvalidInput
 from curation.services.tasks import ExampleForm, TaskForm, TaskView
 from curation.services.taxonomy import SNI_CATEGORIES, SNI_DOMAINS
 from curation.ui import task_tables as tables
-from curation.ui.context import AppContext
+from curation.ui.context import AppContext, requested_item
 from curation.ui.editor_actions import editor_actions
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
 from curation.ui.safe import text_markdown
@@ -350,10 +350,10 @@ def build(ctx: AppContext) -> dict:
         event(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
 
     def from_request(request_value, request: gr.Request):
-        kind_v, _, rest = (request_value or "").partition(":")
-        if kind_v != "task":
+        wanted = requested_item(request_value, "task")
+        if wanted is None:
             return tuple(gr.skip() for _ in view_outputs)
-        return task_open(int(rest.split(":")[0]), request)
+        return task_open(wanted, request)
 
     if ctx.open_request is not None:
         then_live(ctx.open_request.change(from_request, [ctx.open_request], view_outputs, **private))
