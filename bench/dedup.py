@@ -109,7 +109,7 @@ def step_ours(url: str, work: str, label: str) -> dict:
     import numpy as np
     from sqlmodel import select
 
-    from curation.services.dedup import duplicate_groups, run_dedup
+    from curation.services.dedup import duplicate_counts, run_dedup
     from db.dedup_tables import DuplicatePair
     from db.engine import open_database, session_for
     from db.models import Record
@@ -118,18 +118,23 @@ def step_ours(url: str, work: str, label: str) -> dict:
         start = time.perf_counter()
         report = run_dedup(session, dataset="bench", threshold=max(LEVELS))
         seconds = time.perf_counter() - start
-        position = {i: k for k, i in enumerate(session.exec(select(Record.id).order_by(Record.id)))}
-        pairs = [(position[a], position[b], s) for a, b, s in session.exec(
-            select(DuplicatePair.record_a, DuplicatePair.record_b, DuplicatePair.score)
-            .where(DuplicatePair.run_id == report.run_id))]
-        groups = {str(t): len(duplicate_groups(session, dataset="bench", threshold=t)) for t in LEVELS}
-        run = f"{report.fields}, model {os.environ.get('EMBED_MODEL') or 'default'}"
-    np.save(Path(work) / f"ours_{label}_pairs.npy", np.array(sorted(pairs)).reshape(-1, 3))
+        exact_groups, fields, records, run_id = len(report.exact_groups), report.fields, report.records, report.run_id
+        del report
+        groups = {str(t): duplicate_counts(session, dataset="bench", threshold=t)["groups"] for t in LEVELS}
+        # pairs as positions in id order, read in slices so the bench adds little to the peak it prints
+        ids = np.fromiter(session.exec(select(Record.id).order_by(Record.id)), np.int64)
+        result = session.connection().execute(select(DuplicatePair.record_a, DuplicatePair.record_b,
+                                                     DuplicatePair.score).where(DuplicatePair.run_id == run_id))
+        slices = [np.array(rows, dtype=np.float64).reshape(-1, 3) for rows in result.partitions(100_000)]
+    pairs = np.concatenate(slices) if slices else np.zeros((0, 3))
+    pairs[:, 0], pairs[:, 1] = np.searchsorted(ids, pairs[:, 0]), np.searchsorted(ids, pairs[:, 1])
+    np.save(Path(work) / f"ours_{label}_pairs.npy", pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))])
     from curation.embeddings import Embedder
 
     embedder = Embedder()
-    return {"records": report.records, "seconds": seconds, "groups": groups, "exact_groups": len(report.exact_groups),
-            "run": run, "precision": embedder.precision, "device": embedder.device}
+    return {"records": records, "seconds": seconds, "groups": groups, "exact_groups": exact_groups,
+            "run": f"{fields}, model {os.environ.get('EMBED_MODEL') or 'default'}",
+            "precision": embedder.precision, "device": embedder.device}
 
 
 def step_recall(url: str) -> dict:
@@ -188,7 +193,9 @@ def line(label: str, f: dict) -> str:
 def pair_set(work: Path, name: str, level: float) -> set[tuple[int, int]]:
     import numpy as np
 
-    return {(int(a), int(b)) for a, b, s in np.load(work / f"{name}_pairs.npy") if s >= level}
+    pairs = np.load(work / f"{name}_pairs.npy")
+    pairs = pairs[pairs[:, 2] >= level]
+    return set(zip(pairs[:, 0].astype(int).tolist(), pairs[:, 1].astype(int).tolist()))
 
 
 def run_scale(n: int, work: Path, plain: bool) -> dict:

@@ -5,8 +5,9 @@ Plain values in and out: indices into the lists given, pairs as (i, j, score) wi
 from __future__ import annotations
 
 import re
+from array import array
 from collections import defaultdict
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -59,21 +60,23 @@ def joined_vectors(parts: Sequence[np.ndarray]) -> np.ndarray:
     return np.hstack(parts).astype(np.float32) / np.float32(np.sqrt(len(parts)))
 
 
-def nearest_neighbours(vectors: np.ndarray, k: int, *, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, indices) by inner product for every row; HNSW beyond EXACT_SEARCH_LIMIT rows."""
+def _index(dim: int, exact: bool):
     import faiss
 
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if exact is None:
-        exact = len(vectors) <= EXACT_SEARCH_LIMIT
     if exact:
-        index = faiss.IndexFlatIP(vectors.shape[1])
-    else:
-        # Measured on the Alpaca 52k (bench/results/dedup.txt): M=12, ef=32 finds every pair at 0.90 that exact
-        # search finds, in 6.9 s; M=32, ef=64 gives a better recall@10 (0.99 against 0.92) at three times the cost.
-        index = faiss.IndexHNSWFlat(vectors.shape[1], 12, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 32
-        index.hnsw.efSearch = 32
+        return faiss.IndexFlatIP(dim)
+    # Measured on the Alpaca 52k (bench/results/dedup.txt): M=12, ef=32 finds every pair at 0.90 that exact
+    # search finds, in 6.9 s; M=32, ef=64 gives a better recall@10 (0.99 against 0.92) at three times the cost.
+    index = faiss.IndexHNSWFlat(dim, 12, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 32
+    index.hnsw.efSearch = 32
+    return index
+
+
+def nearest_neighbours(vectors: np.ndarray, k: int, *, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (scores, indices) by inner product for every row; HNSW beyond EXACT_SEARCH_LIMIT rows."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = _index(vectors.shape[1], len(vectors) <= EXACT_SEARCH_LIMIT if exact is None else exact)
     index.add(vectors)
     return index.search(vectors, min(k, len(vectors)))
 
@@ -81,19 +84,41 @@ def nearest_neighbours(vectors: np.ndarray, k: int, *, exact: bool | None = None
 def semantic_pairs(parts: Sequence[np.ndarray], threshold: float = DEFAULT_THRESHOLD, k: int = 10,
                    exact: bool | None = None) -> list[Pair]:
     """Pairs whose every part (instruction, input, ...) has cosine >= threshold; the score is the lowest part cosine."""
-    if len(parts[0]) < 2:
-        return []
-    scores, neighbours = nearest_neighbours(joined_vectors(parts), k + 1, exact=exact)
-    rows, cols = np.nonzero((scores >= threshold - 1e-6) & (neighbours >= 0))
-    i, j = rows, neighbours[rows, cols]
-    i, j = np.minimum(i, j), np.maximum(i, j)
-    keep = i != j
-    candidates = np.unique(np.stack([i[keep], j[keep]], axis=1), axis=0)
-    if not len(candidates):
-        return []
-    a, b = candidates[:, 0], candidates[:, 1]
-    lowest = np.min([np.einsum("ij,ij->i", p[a], p[b]) for p in parts], axis=0)
-    return [(int(x), int(y), float(s)) for x, y, s in zip(a, b, lowest) if s >= threshold]
+    first, second, scores = semantic_pair_arrays(parts, threshold, k, exact)
+    return list(zip(first.tolist(), second.tolist(), scores.tolist()))
+
+
+def semantic_pair_arrays(parts: Sequence[np.ndarray], threshold: float = DEFAULT_THRESHOLD, k: int = 10,
+                         exact: bool | None = None, block: int = 32_768) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """semantic_pairs as three arrays (first, second, score), sorted by (first, second).
+
+    Works a block of rows at a time and keeps no Python object per pair, so 500k records with millions of
+    pairs stay within a few GB: the index holds the only full copy of the joined vectors.
+    """
+    n = len(parts[0])
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    if n < 2:
+        return empty
+    k = min(k + 1, n)
+    index = _index(sum(p.shape[1] for p in parts), n <= EXACT_SEARCH_LIMIT if exact is None else exact)
+    for start in range(0, n, block):
+        index.add(joined_vectors([p[start:start + block] for p in parts]))
+    keys = []
+    for start in range(0, n, block):
+        scores, neighbours = index.search(joined_vectors([p[start:start + block] for p in parts]), k)
+        rows, cols = np.nonzero((scores >= threshold - 1e-6) & (neighbours >= 0))
+        i, j = rows + start, neighbours[rows, cols]
+        keep = i != j
+        keys.append(np.minimum(i, j)[keep] * n + np.maximum(i, j)[keep])
+    del index
+    keys = np.unique(np.concatenate(keys))
+    first, second = keys // n, keys % n
+    lowest = np.empty(len(keys), dtype=np.float32)
+    for start in range(0, len(keys), block):
+        a, b = first[start:start + block], second[start:start + block]
+        lowest[start:start + block] = np.min([np.einsum("ij,ij->i", p[a], p[b]) for p in parts], axis=0)
+    keep = lowest >= threshold
+    return (first[keep], second[keep], lowest[keep]) if len(keys) else empty
 
 
 # ---- lexical: Self-Instruct's ROUGE-L rule, exactly -----------------------------------------------
@@ -132,44 +157,72 @@ def _as_strings(token_lists: Sequence[Sequence[str]]) -> list[str]:
 def lexical_pairs(texts: Sequence[str], min_score: float = SELF_INSTRUCT_ROUGE, *, block: int = 2000,
                   progress: Progress | None = None) -> list[Pair]:
     """Every pair with ROUGE-L F1 >= min_score: all pairs exactly, or MinHash LSH candidates past ALL_PAIRS_LIMIT."""
-    from rapidfuzz import process
+    first, second, scores = lexical_pair_arrays(texts, min_score, block=block, progress=progress)
+    return list(zip(first.tolist(), second.tolist(), scores.tolist()))
+
+
+def lexical_pair_arrays(texts: Sequence[str], min_score: float = SELF_INSTRUCT_ROUGE, *, block: int = 2000,
+                        progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """lexical_pairs as three arrays (first, second, score), sorted by (first, second).
+
+    Each candidate is scored as it is found and only pairs that pass are kept, in compact arrays.
+    """
     from rapidfuzz.distance import Indel
 
-    strings = _as_strings([rouge_tokens(t) for t in texts])
+    tokens = [rouge_tokens(t) for t in texts]
+    strings = _as_strings(tokens)
     if len(strings) > ALL_PAIRS_LIMIT:
-        candidates = minhash_candidates([rouge_tokens(t) for t in texts])
+        candidates = minhash_candidates(tokens, progress=progress)
     else:
-        candidates = set()
-        for start in range(0, len(strings), block):
-            scores = process.cdist(strings[start:start + block], strings[start:], scorer=Indel.normalized_similarity,
-                                   score_cutoff=min_score - 1e-6, workers=-1, dtype=np.float32)
-            rows, cols = np.nonzero(scores)
-            candidates.update((start + r, start + c) for r, c in zip(rows, cols) if c > r)
-            if progress:
-                progress(min(start + block, len(strings)), len(strings))
-    pairs = []
-    for i, j in sorted(candidates):
+        del tokens
+        candidates = _all_pair_candidates(strings, min_score, block, progress)
+    first, second, scores = array("q"), array("q"), array("d")
+    for i, j in candidates:
         a, b = strings[i], strings[j]
         if a and b:  # an empty text has ROUGE-L 0 with everything, as in rouge-score
             score = (len(a) + len(b) - Indel.distance(a, b)) / (len(a) + len(b))
             if score >= min_score:
-                pairs.append((i, j, score))
-    return pairs
+                first.append(i)
+                second.append(j)
+                scores.append(score)
+    first, second, scores = np.frombuffer(first, np.int64), np.frombuffer(second, np.int64), np.frombuffer(scores)
+    order = np.lexsort((second, first))
+    return first[order], second[order], scores[order]
 
 
-def minhash_candidates(token_lists: Sequence[Sequence[str]], jaccard: float = 0.5,
-                       num_perm: int = 64) -> set[tuple[int, int]]:
-    """Pairs whose word sets likely overlap by `jaccard` or more: ROUGE-L >= 0.7 implies about 0.54."""
+def _all_pair_candidates(strings: list[str], min_score: float, block: int,
+                         progress: Progress | None) -> Iterator[tuple[int, int]]:
+    """Pairs (i < j) that rapidfuzz's bit-parallel all-pairs pass scores at or above min_score."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import Indel
+
+    for start in range(0, len(strings), block):
+        scores = process.cdist(strings[start:start + block], strings[start:], scorer=Indel.normalized_similarity,
+                               score_cutoff=min_score - 1e-6, workers=-1, dtype=np.float32)
+        rows, cols = np.nonzero(scores)
+        del scores
+        yield from ((start + r, start + c) for r, c in zip(rows.tolist(), cols.tolist()) if c > r)
+        if progress:
+            progress(min(start + block, len(strings)), len(strings))
+
+
+def minhash_candidates(token_lists: Sequence[Sequence[str]], jaccard: float = 0.5, num_perm: int = 64,
+                       progress: Progress | None = None) -> Iterator[tuple[int, int]]:
+    """Pairs (i < j), each once, whose word sets likely overlap by `jaccard` or more: ROUGE-L >= 0.7 implies about 0.54.
+
+    Signatures are made one at a time and each text is queried before it is inserted, so nothing but the
+    LSH tables grows with the number of texts.
+    """
     from datasketch import MinHash, MinHashLSH
 
     lsh = MinHashLSH(threshold=jaccard, num_perm=num_perm)
-    sets = [sorted({t.encode("utf-8") for t in tokens}) for tokens in token_lists]
-    candidates: set[tuple[int, int]] = set()
-    for i, signature in enumerate(MinHash.bulk(sets, num_perm=num_perm)):
-        if sets[i]:
-            candidates.update((min(i, j), max(i, j)) for j in lsh.query(signature))
+    word_sets = ({t.encode("utf-8") for t in tokens} for tokens in token_lists)
+    for i, signature in enumerate(MinHash.generator(word_sets, num_perm=num_perm)):
+        if token_lists[i]:
+            yield from ((j, i) for j in sorted(lsh.query(signature)))
             lsh.insert(i, signature)
-    return candidates
+        if progress and (i + 1) % 10_000 == 0:
+            progress(i + 1, len(token_lists))
 
 
 class NearDuplicateIndex:

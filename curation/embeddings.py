@@ -7,7 +7,7 @@ import socket
 import sys
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -126,38 +126,84 @@ class Embedder:
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """One normalized vector per text, embedded shortest first so batches carry little padding."""
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for rows, chunk in self.encode_in_chunks(texts, progress):
+            vectors[rows] = chunk
+        return vectors
+
+    def encode_in_chunks(self, texts: Sequence[str], progress: Progress | None = None,
+                         chunk: int = CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(row indices, normalized vectors) for `chunk` texts at a time, shortest texts first.
+
+        A caller can store each chunk as it comes, so a large import never holds all its vectors twice.
+        """
         order = np.argsort([len(t) for t in texts], kind="stable")
-        for start in range(0, len(order), CHUNK):
-            rows = order[start:start + CHUNK]
-            chunk = self.model.encode([texts[i] for i in rows], batch_size=self.batch_size,
-                                      convert_to_numpy=True, show_progress_bar=False)
-            vectors[rows] = chunk.astype(np.float32)
+        for start in range(0, len(order), chunk):
+            rows = order[start:start + chunk]
+            vectors = self.model.encode([texts[i] for i in rows], batch_size=self.batch_size,
+                                        convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            yield rows, vectors / np.maximum(norms, 1e-12)
             if progress:
                 progress(start + len(rows), len(texts))
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
 
 
 # ---- the vector cache: (model, precision, text hash) -> vector, in the database ----------------
 
 LOOKUP_CHUNK = 2000
+STORE_CHUNK = 16_384  # texts embedded between commits: an interrupted large run keeps what it embedded
 
 
 def embed_cached(session, embedder: Embedder, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-    """Vectors for `texts`, embedding only the texts this model and precision have not seen; the new ones are stored."""
+    """Vectors for `texts`, embedding only the texts this model and precision have not seen; the new ones are stored.
+
+    Vectors go straight into one float32 matrix, and new ones are stored and committed a chunk at a time, so
+    memory stays near the size of the answer however many texts there are (500k records: bench/dedup.py).
+    """
     hashes = [text_hash(t) for t in texts]
-    found = cached_vectors(session, embedder.model_name, embedder.precision, list(dict.fromkeys(hashes)))
-    text_of = dict(zip(hashes, texts))
-    missing = [h for h in text_of if h not in found]
+    first_row: dict[str, int] = {}
+    for row, h in enumerate(hashes):
+        first_row.setdefault(h, row)
+    vectors: np.ndarray | None = None
+    have = np.zeros(len(texts), dtype=bool)
+    unique = list(first_row)
+    for start in range(0, len(unique), LOOKUP_CHUNK):
+        for h, vector in cached_vectors(session, embedder.model_name, embedder.precision,
+                                        unique[start:start + LOOKUP_CHUNK]).items():
+            if vectors is None:
+                vectors = np.empty((len(texts), len(vector)), dtype=np.float32)
+            vectors[first_row[h]] = vector
+            have[first_row[h]] = True
+    missing = [row for row in first_row.values() if not have[row]]
+    if vectors is None:
+        vectors = np.empty((len(texts), embedder.dim), dtype=np.float32)
     if missing:
-        vectors = embedder.encode([text_of[h] for h in missing], progress)
-        store_vectors(session, embedder.model_name, embedder.precision, missing, vectors)
-        found.update(zip(missing, vectors))
+        def stored_progress(done: int, total: int) -> None:
+            if progress:
+                progress(len(texts) - total + done, len(texts))
+
+        missing_rows = np.asarray(missing)
+        pending_rows, pending = [], 0
+        for rows, chunk in embedder.encode_in_chunks([texts[r] for r in missing], stored_progress):
+            rows = missing_rows[rows]
+            vectors[rows] = chunk
+            pending_rows.append(rows)
+            pending += len(rows)
+            if pending >= STORE_CHUNK:
+                _store_rows(session, embedder, hashes, vectors, np.concatenate(pending_rows))
+                pending_rows, pending = [], 0
+        if pending_rows:
+            _store_rows(session, embedder, hashes, vectors, np.concatenate(pending_rows))
     elif progress:
         progress(len(texts), len(texts))
-    if not hashes:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
-    return np.stack([found[h] for h in hashes])
+    repeats = np.array([(row, first_row[h]) for row, h in enumerate(hashes) if first_row[h] != row],
+                       dtype=np.int64).reshape(-1, 2)
+    vectors[repeats[:, 0]] = vectors[repeats[:, 1]]
+    return vectors
+
+
+def _store_rows(session, embedder: Embedder, hashes: list[str], vectors: np.ndarray, rows: np.ndarray) -> None:
+    store_vectors(session, embedder.model_name, embedder.precision, [hashes[r] for r in rows], vectors[rows])
+    session.commit()
 
 
 def cached_vectors(session, model: str, precision: str, hashes: list[str]) -> dict[str, np.ndarray]:

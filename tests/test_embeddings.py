@@ -23,9 +23,9 @@ class CountingEmbedder(Embedder):
         super().__init__(**kwargs)
         self.seen: list[str] = []
 
-    def encode(self, texts, progress=None):
+    def encode_in_chunks(self, texts, progress=None, chunk=embeddings.CHUNK):
         self.seen += list(texts)
-        return super().encode(texts, progress)
+        return super().encode_in_chunks(texts, progress, chunk)
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +98,32 @@ def test_cache_embeds_only_new_texts_and_keeps_models_apart(session, fp32):
     embed_cached(session, other, [TEXTS[0]])
     assert other.seen == [TEXTS[0]]
     assert embed_cached(session, fp32, []).shape == (0, 384)
+
+
+class StopsAfter(CountingEmbedder):
+    """The real model, one text per chunk, interrupted (as by Ctrl+C) when asked for text number `limit` + 1."""
+
+    def __init__(self, limit: int, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = limit
+
+    def encode_in_chunks(self, texts, progress=None, chunk=1):
+        for n, item in enumerate(Embedder.encode_in_chunks(self, texts, progress, chunk=1)):
+            if n == self.limit:
+                raise KeyboardInterrupt
+            self.seen += [texts[i] for i in item[0]]
+            yield item
+
+
+def test_an_interrupted_embedding_keeps_what_it_stored(session, fp32, monkeypatch):
+    monkeypatch.setattr(embeddings, "STORE_CHUNK", 2)
+    stopping = StopsAfter(2, device="cpu", precision="fp32")
+    stopping.model = fp32.model
+    with pytest.raises(KeyboardInterrupt):
+        embed_cached(session, stopping, TEXTS)
+    session.rollback()  # what a caller's error handling does: only committed chunks remain
+
+    fp32.seen.clear()
+    vectors = embed_cached(session, fp32, TEXTS)
+    assert len(fp32.seen) == 1 and fp32.seen[0] in TEXTS and fp32.seen[0] not in stopping.seen
+    assert np.abs(vectors - fp32.encode(TEXTS)).max() < 1e-5

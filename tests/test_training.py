@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -159,6 +160,19 @@ def test_hf_jobs_launcher_runs_through_the_jobs_api_and_follows_to_completion(hu
     assert job.spec["command"][:2] == ["bash", "-c"] and commit in job.spec["command"]
 
 
+def run_process_group(command: list[str], env: dict, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run a command in its own process group; on timeout kill the whole group, so no training rank outlives the test."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{' '.join(command[:4])} ... ran past {timeout} s; its output ends:\n{stderr[-2000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 def test_two_gloo_processes_give_the_same_losses_as_one_with_twice_the_batch(tiny_model, tmp_path):
     rows = tmp_path / "rows.jsonl"
     with rows.open("w") as out:
@@ -169,14 +183,14 @@ def test_two_gloo_processes_give_the_same_losses_as_one_with_twice_the_batch(tin
     common = ["--base-model", str(tiny_model), "--dataset", str(rows), "--method", "full", "--max-steps", "3",
               "--gradient-accumulation", "1", "--logging-steps", "1", "--learning-rate", "1e-3", "--packing", "false",
               "--max-length", "64", "--shuffle", "false", "--gradient-checkpointing", "false"]
-    env = dict(os.environ, ACCELERATE_USE_CPU="1", PYTHONPATH=str(REPO))
-    one = subprocess.run([sys.executable, str(SCRIPT), *common, "--batch-size", "4",
-                          "--output-dir", str(tmp_path / "one")], env=env, capture_output=True, text=True, timeout=180)
+    # gloo on the loopback interface: its own pick of an interface can wait on one that goes nowhere
+    env = dict(os.environ, ACCELERATE_USE_CPU="1", PYTHONPATH=str(REPO), GLOO_SOCKET_IFNAME="lo")
+    one = run_process_group([sys.executable, str(SCRIPT), *common, "--batch-size", "4",
+                             "--output-dir", str(tmp_path / "one")], env=env)
     assert one.returncode == 0, one.stderr[-2000:]
-    two = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(SCRIPT),
-                          *common, "--batch-size", "2", "--output-dir", str(tmp_path / "two")],
-                         env=env, capture_output=True, text=True, timeout=180)
+    two = run_process_group([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(SCRIPT),
+                             *common, "--batch-size", "2", "--output-dir", str(tmp_path / "two")], env=env)
     assert two.returncode == 0, two.stderr[-2000:]
     assert "world size 2" in two.stdout
 

@@ -25,6 +25,7 @@ from db.models import Record, RecordStatus, utcnow
 Progress = Callable[[int, int], None]
 DECISIONS = ("keep_one", "not_duplicates", "merge")
 SEMANTIC_FLOOR = 0.90  # pairs kept per search: the UI's threshold can go down to here
+PAIR_INSERT_CHUNK = 50_000  # pairs per INSERT: millions of pairs never sit in memory as row dicts
 
 
 class DedupError(ValueError):
@@ -163,25 +164,30 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
                    record_count=len(records), created_by=by)
     if lexical:
         texts = [" ".join(record_parts(fields, r["instruction"], r["input"], r["output"])) for r in records]
-        found = dedup.lexical_pairs(texts, floor, progress=progress)
+        found = dedup.lexical_pair_arrays(texts, floor, progress=progress)
     else:
         embedder = embedder or Embedder()
         run.model, run.precision = embedder.model_name, embedder.precision
         vectors = _part_vectors(session, records, fields, embedder, progress)
-        found = dedup.semantic_pairs([vectors[:, k] for k in range(vectors.shape[1])], floor) if records else []
-    ids = [r["id"] for r in records]
-    pairs = [(ids[i], ids[j], s) for i, j, s in found]
-    run.pair_count, run.seconds = len(pairs), time.perf_counter() - started
+        found = dedup.semantic_pair_arrays([vectors[:, k] for k in range(vectors.shape[1])], floor)
+        del vectors
+    ids = np.array([r["id"] for r in records], dtype=np.int64)
+    del records
+    first, second, scores = ids[found[0]], ids[found[1]], found[2]
+    run.pair_count, run.seconds = len(scores), time.perf_counter() - started
     session.add(run)
     session.flush()
-    if pairs:
-        session.execute(insert(DuplicatePair), [{"run_id": run.id, "record_a": a, "record_b": b, "score": s}
-                                                for a, b, s in pairs])
+    for start in range(0, len(scores), PAIR_INSERT_CHUNK):
+        end = start + PAIR_INSERT_CHUNK
+        session.execute(insert(DuplicatePair), [
+            {"run_id": run.id, "record_a": a, "record_b": b, "score": s} for a, b, s in
+            zip(first[start:end].tolist(), second[start:end].tolist(), scores[start:end].tolist())])
     session.commit()
-    return DedupReport(dataset, method, fields, threshold, len(records), run.seconds, run.id,
+    highest = float(scores.max()) if len(scores) else None
+    return DedupReport(dataset, method, fields, threshold, run.record_count, run.seconds, run.id,
                        exact_duplicate_groups(session, dataset=dataset),
                        duplicate_groups(session, dataset=dataset, method=method, threshold=threshold),
-                       highest_score=max((s for _, _, s in pairs), default=None))
+                       highest_score=highest)
 
 
 def latest_run(session: Session, *, dataset: str, method: str = "semantic") -> DedupRun | None:
