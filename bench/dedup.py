@@ -143,11 +143,11 @@ def step_recall(url: str) -> dict:
 
     from curation import dedup
     from curation.embeddings import Embedder, embed_cached
-    from curation.services.dedup import _live_records
+    from curation.services.dedup import live_records
     from db.engine import open_database, session_for
 
     with session_for(open_database(url)) as session:
-        records = _live_records(session, 1, discarded=True)
+        records = live_records(session, 1, discarded=True)
         vectors = embed_cached(session, Embedder(), [t for r in records for t in (r["instruction"], r["input"])])
     import faiss
 

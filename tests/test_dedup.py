@@ -292,7 +292,7 @@ def test_the_lexical_rule_groups_pairs_above_its_threshold(session):
 
 
 def test_the_editor_hint_finds_what_is_being_typed(session, embedder):
-    from curation.services import dedup as service
+    from curation.services import coverage as service
 
     ids = add_dataset(session)
     hint = service.near_duplicate_hint(session, dataset="demo", embedder=embedder)
@@ -307,7 +307,7 @@ def test_the_editor_hint_finds_what_is_being_typed(session, embedder):
 
 
 def test_quality_report_counts_live_records(session):
-    from curation.services.dedup import quality_report
+    from curation.services.coverage import quality_report
 
     ids = add_dataset(session, rows=RECORDS + [("Write a poem about rain.", "No input", "<nooutput>")])
     report = quality_report(session, dataset="demo")

@@ -64,7 +64,7 @@ def test_coverage_gives_points_clusters_and_counts():
 def test_coverage_report_of_a_stored_dataset(session):
     from curation.embeddings import Embedder
     from curation.records import RecordDraft
-    from curation.services.dedup import coverage_report
+    from curation.services.coverage import coverage_report
     from db import repo
 
     dataset = repo.get_or_create_dataset(session, "mix")

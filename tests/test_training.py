@@ -93,8 +93,8 @@ def test_adapter_loads_back_from_the_hub_with_peft(hub, published, tiny_model, t
                              output_repo="tester/tiny-sft-2", jobs_root=str(tmp_path / "jobs"), env=env,
                              spec_overrides=FAST | {"max_steps": 2})
         assert wait_for(session, job.id, env, tmp_path / "jobs").status.value == "completed"
-    load = (f"from peft import AutoPeftModelForCausalLM; m = AutoPeftModelForCausalLM.from_pretrained("
-            f"'tester/tiny-sft-2'); print(type(m).__name__, m.peft_config['default'].r)")
+    load = ("from peft import AutoPeftModelForCausalLM; m = AutoPeftModelForCausalLM.from_pretrained("
+            "'tester/tiny-sft-2'); print(type(m).__name__, m.peft_config['default'].r)")
     done = subprocess.run([sys.executable, "-c", load], env=env | {"HF_HUB_OFFLINE": "0"}, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

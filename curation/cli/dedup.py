@@ -68,7 +68,8 @@ def run_dedup(args: argparse.Namespace) -> int:
 
 
 def run_flags(args: argparse.Namespace) -> int:
-    from curation.services.dedup import DedupError, quality_report
+    from curation.services.coverage import quality_report
+    from curation.services.dedup import DedupError
 
     with open_session(args) as session:
         try:

@@ -14,9 +14,8 @@ import numpy as np
 from sqlalchemy import delete, insert
 from sqlmodel import Session, select
 
-from curation import dedup, diversity
+from curation import dedup
 from curation.embeddings import DEFAULT_FIELDS, FIELDS, Embedder, embed_cached, record_parts
-from curation.quality.records import CHECKS, record_flags
 from curation.records import normalize_text
 from db import repo
 from db.dedup_tables import DedupRun, DuplicateDecision, DuplicatePair
@@ -58,7 +57,7 @@ class DedupReport:
         return asdict(self)
 
 
-def _dataset_id(session: Session, name: str) -> int:
+def dataset_id_of(session: Session, name: str) -> int:
     dataset = repo.get_dataset(session, name)
     if dataset is None:
         raise DedupError(f"dataset {name!r} does not exist")
@@ -70,7 +69,7 @@ def _rows(session: Session, query) -> list:
     return session.connection().execute(query).all()
 
 
-def _live_records(session: Session, dataset_id: int, discarded: bool = False,
+def live_records(session: Session, dataset_id: int, discarded: bool = False,
                   ids: list[int] | None = None) -> list[dict[str, Any]]:
     """Records of the dataset (not discarded, unless asked; only `ids` if given) as plain dicts in id order."""
     columns = (Record.id, Record.instruction, Record.input, Record.outputs, Record.status, Record.category,
@@ -109,7 +108,7 @@ def _usable(session: Session, dataset_id: int, pairs, live: dict[int, str]) -> l
 
 def _groups(session: Session, dataset_id: int, kind: str, pairs: list[tuple[int, int, float]]) -> list[DuplicateGroup]:
     components = dedup.connected_groups(pairs)
-    by_id = {r["id"]: r for r in _live_records(session, dataset_id, ids=sorted({i for c in components for i in c}))}
+    by_id = {r["id"]: r for r in live_records(session, dataset_id, ids=sorted({i for c in components for i in c}))}
     group_of = {i: n for n, component in enumerate(components) for i in component}
     inside: list[list] = [[] for _ in components]
     for pair in pairs:
@@ -119,7 +118,7 @@ def _groups(session: Session, dataset_id: int, kind: str, pairs: list[tuple[int,
     return sorted(groups, key=lambda g: (-g.score, g.records[0]["id"]))
 
 
-def _part_vectors(session: Session, records: list, fields: str, embedder: Embedder,
+def part_vectors(session: Session, records: list, fields: str, embedder: Embedder,
                   progress: Progress | None = None) -> np.ndarray:
     """(records, parts, dim) vectors, from the cache where it has them."""
     texts = [t for r in records for t in record_parts(fields, r["instruction"], r["input"], r["output"])]
@@ -130,7 +129,7 @@ def _part_vectors(session: Session, records: list, fields: str, embedder: Embedd
 
 def exact_duplicate_groups(session: Session, *, dataset: str) -> list[DuplicateGroup]:
     """Groups of live records with the same normalized instruction, input and outputs, largest first."""
-    dataset_id = _dataset_id(session, dataset)
+    dataset_id = dataset_id_of(session, dataset)
     live = _live_hashes(session, dataset_id)
     ids = sorted(live)
     pairs = [(ids[g[0]], ids[i], 1.0) for g in dedup.exact_groups([live[i] for i in ids]) for i in g[1:]]
@@ -156,7 +155,7 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
         raise DedupError(f"unknown fields {fields!r}: choose one of {', '.join(FIELDS)}")
     if not 0.0 < threshold <= 1.0:
         raise DedupError(f"threshold must be above 0 and at most 1, got {threshold}")
-    dataset_id = _dataset_id(session, dataset)
+    dataset_id = dataset_id_of(session, dataset)
     started = time.perf_counter()
     records = _search_records(session, dataset_id, fields)
     floor = threshold if lexical else min(threshold, SEMANTIC_FLOOR)
@@ -168,7 +167,7 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
     else:
         embedder = embedder or Embedder()
         run.model, run.precision = embedder.model_name, embedder.precision
-        vectors = _part_vectors(session, records, fields, embedder, progress)
+        vectors = part_vectors(session, records, fields, embedder, progress)
         found = dedup.semantic_pair_arrays([vectors[:, k] for k in range(vectors.shape[1])], floor)
         del vectors
     ids = np.array([r["id"] for r in records], dtype=np.int64)
@@ -191,7 +190,7 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
 
 
 def latest_run(session: Session, *, dataset: str, method: str = "semantic") -> DedupRun | None:
-    return session.exec(select(DedupRun).where(DedupRun.dataset_id == _dataset_id(session, dataset),
+    return session.exec(select(DedupRun).where(DedupRun.dataset_id == dataset_id_of(session, dataset),
                                                DedupRun.method == method).order_by(DedupRun.id.desc())).first()
 
 
@@ -231,7 +230,7 @@ def duplicate_counts(session: Session, *, dataset: str, method: str = "semantic"
 
 def forget_runs(session: Session, *, dataset: str) -> int:
     """Delete every stored search of a dataset (decisions stay); returns how many."""
-    runs = session.exec(select(DedupRun.id).where(DedupRun.dataset_id == _dataset_id(session, dataset))).all()
+    runs = session.exec(select(DedupRun.id).where(DedupRun.dataset_id == dataset_id_of(session, dataset))).all()
     if runs:
         session.execute(delete(DuplicatePair).where(DuplicatePair.run_id.in_(runs)))
         session.execute(delete(DedupRun).where(DedupRun.id.in_(runs)))
@@ -254,7 +253,7 @@ def decide(session: Session, *, dataset: str, record_ids: list[int], decision: s
     ids = sorted(set(record_ids))
     if len(ids) < 2:
         raise DedupError("a decision needs two or more records")
-    dataset_id = _dataset_id(session, dataset)
+    dataset_id = dataset_id_of(session, dataset)
     records = {r.id: r for r in session.exec(select(Record).where(Record.id.in_(ids), Record.dataset_id == dataset_id))}
     if missing := [i for i in ids if i not in records]:
         raise DedupError(f"record(s) {', '.join(map(str, missing))} are not in dataset {dataset!r}")
@@ -318,82 +317,8 @@ def undo_decision(session: Session, *, decision_id: int, by: str | None = None) 
 
 def list_decisions(session: Session, *, dataset: str) -> list[dict[str, Any]]:
     """Every decision on the dataset, newest first, undone ones included."""
-    rows = session.exec(select(DuplicateDecision).where(DuplicateDecision.dataset_id == _dataset_id(session, dataset))
+    rows = session.exec(select(DuplicateDecision).where(DuplicateDecision.dataset_id == dataset_id_of(session, dataset))
                         .order_by(DuplicateDecision.id.desc()))
     return [{"id": d.id, "kind": d.kind, "record_ids": d.record_ids, "keep_id": d.keep_id, "reason": d.reason,
              "decided_by": d.decided_by, "decided_at": d.decided_at.isoformat(),
              "undone": d.undone_at is not None} for d in rows]
-
-
-# ---- quality flags ----------------------------------------------------------------------------
-
-def quality_report(session: Session, *, dataset: str, examples: int = 5) -> dict[str, Any]:
-    """Counts of live records failing each check, with the first few record ids of each."""
-    dataset_id = _dataset_id(session, dataset)
-    rows = session.exec(select(Record.id, Record.instruction, Record.input, Record.outputs).where(
-        Record.dataset_id == dataset_id, Record.status != RecordStatus.discarded).order_by(Record.id)).all()
-    counts = {name: 0 for name in CHECKS}
-    found: dict[str, list[int]] = {name: [] for name in CHECKS}
-    for r in rows:
-        for name in record_flags(r.instruction, r.input, r.outputs):
-            counts[name] += 1
-            if len(found[name]) < examples:
-                found[name].append(r.id)
-    return {"dataset": dataset, "records": len(rows), "flags": counts, "examples": found}
-
-
-# ---- coverage and the editor's live hint ---------------------------------------------------------
-
-def coverage_report(session: Session, *, dataset: str, fields: str = "instruction", embedder: Embedder | None = None,
-                    n_clusters: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """diversity.coverage of the live records, each point also carrying its instruction, category, status and flags."""
-    records = _live_records(session, _dataset_id(session, dataset))
-    vectors = _part_vectors(session, records, fields, embedder or Embedder(), progress)
-    report = diversity.coverage(records, vectors.mean(axis=1), n_clusters)
-    for point, r in zip(report["points"], records):
-        point.update(instruction=r["instruction"][:300], category=r["category"], status=r["status"],
-                     flags=sorted(record_flags(r["instruction"], r["input"], r["output"])))
-    return {"dataset": dataset, "records": len(records), **report}
-
-
-@dataclass
-class NearDuplicateHint:
-    """What the editor keeps in memory to show, while someone types, the records their text already matches."""
-
-    dataset_id: int
-    fields: str
-    embedder: Embedder
-    index: dedup.NearDuplicateIndex
-
-
-def near_duplicate_hint(session: Session, *, dataset: str, fields: str = DEFAULT_FIELDS,
-                        embedder: Embedder | None = None, progress: Progress | None = None) -> NearDuplicateHint:
-    """Load (embedding what the cache lacks) every live record of a dataset for closest_records()."""
-    dataset_id = _dataset_id(session, dataset)
-    records = _live_records(session, dataset_id)
-    embedder = embedder or Embedder()
-    vectors = _part_vectors(session, records, fields, embedder, progress)
-    index = dedup.NearDuplicateIndex([r["id"] for r in records], [vectors[:, k] for k in range(vectors.shape[1])])
-    return NearDuplicateHint(dataset_id, fields, embedder, index)
-
-
-def closest_records(session: Session, hint: NearDuplicateHint, *, instruction: str, input: str = "", output: str = "",
-                    threshold: float = dedup.DEFAULT_THRESHOLD, k: int = 5,
-                    exclude_id: int | None = None) -> list[dict[str, Any]]:
-    """Records at or above `threshold` to what is being typed, most similar first: id, score, instruction, input, status."""
-    if not (instruction or "").strip():
-        return []
-    parts = hint.embedder.encode(record_parts(hint.fields, instruction, input, output))
-    found = hint.index.closest(list(parts), threshold, k, exclude=[exclude_id] if exclude_id else [])
-    if not found:
-        return []
-    rows = {r.id: r for r in session.exec(select(Record).where(Record.id.in_([i for i, _ in found])))}
-    return [{"id": i, "score": round(score, 4), "instruction": rows[i].instruction, "input": rows[i].input,
-             "status": rows[i].status.value} for i, score in found
-            if i in rows and rows[i].status != RecordStatus.discarded]
-
-
-def remember_record(hint: NearDuplicateHint, *, record_id: int, instruction: str, input: str = "",
-                    output: str = "") -> None:
-    """Add a record saved after the hint was built, so the next annotator sees it too."""
-    hint.index.add(record_id, list(hint.embedder.encode(record_parts(hint.fields, instruction, input, output))))

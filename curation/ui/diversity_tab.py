@@ -13,6 +13,7 @@ import gradio as gr
 
 from curation import dedup
 from curation.embeddings import ModelUnavailableError
+from curation.services import coverage as coverage_service
 from curation.services import dedup as dedup_service
 from curation.services.permissions import authorize
 from curation.ui import diversity_plots as plots
@@ -251,7 +252,7 @@ def build(ctx: AppContext) -> None:
             raise dedup_service.DedupError("choose a dataset first")
         progress(0, desc="Loading the model")
         with ctx.session() as session:
-            report = dedup_service.coverage_report(
+            report = coverage_service.coverage_report(
                 session, dataset=dataset_v, embedder=shared_embedder(ctx),
                 progress=lambda done, total: progress(done / max(total, 1), desc=f"Embedding {done:,} of {total:,}"))
         return (plots.map_figure(report, color_v), plots.coverage_summary(report),
@@ -265,7 +266,7 @@ def build(ctx: AppContext) -> None:
         if not dataset_v:
             return plots.flags_view(None)
         with ctx.session() as session:
-            return plots.flags_view(dedup_service.quality_report(session, dataset=dataset_v))
+            return plots.flags_view(coverage_service.quality_report(session, dataset=dataset_v))
 
     @ctx.friendly
     @_said

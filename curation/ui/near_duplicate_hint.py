@@ -36,7 +36,7 @@ from sqlmodel import select
 
 from curation.dedup import DEFAULT_THRESHOLD
 from curation.embeddings import DEFAULT_FIELDS, Embedder
-from curation.services import dedup as dedup_service
+from curation.services import coverage as coverage_service
 from curation.ui.context import AppContext, open_item
 from db.models import Dataset, Record
 
@@ -87,7 +87,7 @@ def _slot(ctx: AppContext, dataset: str, fields: str) -> _Warm:
 
 def _build(ctx: AppContext, dataset: str, fields: str, slot: _Warm) -> None:
     with ctx.session() as session:
-        hint = dedup_service.near_duplicate_hint(session, dataset=dataset, fields=fields,
+        hint = coverage_service.near_duplicate_hint(session, dataset=dataset, fields=fields,
                                                  embedder=shared_embedder(ctx))
     with slot.lock:
         slot.hint, slot.built_at = hint, time.monotonic()
@@ -163,7 +163,7 @@ def near_duplicates_for(ctx: AppContext, dataset: str | None, instruction: str |
     hint = warm_index(ctx, dataset, fields)
     slot = _slot(ctx, dataset, fields)
     with ctx.session() as session, slot.lock:
-        return dedup_service.closest_records(session, hint, instruction=instruction or "", input=input or "",
+        return coverage_service.closest_records(session, hint, instruction=instruction or "", input=input or "",
                                              output=output or "", threshold=threshold, k=k,
                                              exclude_id=int(exclude_id) if exclude_id else None)
 
@@ -176,7 +176,7 @@ def remember_saved(ctx: AppContext, dataset: str | None, record_id: int, instruc
         return
     with slot.lock:
         if record_id not in set(slot.hint.index.ids.tolist()):
-            dedup_service.remember_record(slot.hint, record_id=int(record_id), instruction=instruction,
+            coverage_service.remember_record(slot.hint, record_id=int(record_id), instruction=instruction,
                                           input=input or "", output=output or "")
 
 

@@ -1,0 +1,89 @@
+"""What a dataset covers and how it reads: quality flags, clusters on a map, and the editor's live near-duplicate hint.
+
+The use cases of the diversity view beside near-duplicate search (curation.services.dedup), on the same
+records and cached vectors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from curation import dedup, diversity
+from curation.embeddings import DEFAULT_FIELDS, Embedder, record_parts
+from curation.quality.records import CHECKS, record_flags
+from curation.services.dedup import Progress, dataset_id_of, live_records, part_vectors
+from db.models import Record, RecordStatus
+
+
+def quality_report(session: Session, *, dataset: str, examples: int = 5) -> dict[str, Any]:
+    """Counts of live records failing each check, with the first few record ids of each."""
+    dataset_id = dataset_id_of(session, dataset)
+    rows = session.exec(select(Record.id, Record.instruction, Record.input, Record.outputs).where(
+        Record.dataset_id == dataset_id, Record.status != RecordStatus.discarded).order_by(Record.id)).all()
+    counts = {name: 0 for name in CHECKS}
+    found: dict[str, list[int]] = {name: [] for name in CHECKS}
+    for r in rows:
+        for name in record_flags(r.instruction, r.input, r.outputs):
+            counts[name] += 1
+            if len(found[name]) < examples:
+                found[name].append(r.id)
+    return {"dataset": dataset, "records": len(rows), "flags": counts, "examples": found}
+
+
+# ---- coverage and the editor's live hint ---------------------------------------------------------
+
+def coverage_report(session: Session, *, dataset: str, fields: str = "instruction", embedder: Embedder | None = None,
+                    n_clusters: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """diversity.coverage of the live records, each point also carrying its instruction, category, status and flags."""
+    records = live_records(session, dataset_id_of(session, dataset))
+    vectors = part_vectors(session, records, fields, embedder or Embedder(), progress)
+    report = diversity.coverage(records, vectors.mean(axis=1), n_clusters)
+    for point, r in zip(report["points"], records):
+        point.update(instruction=r["instruction"][:300], category=r["category"], status=r["status"],
+                     flags=sorted(record_flags(r["instruction"], r["input"], r["output"])))
+    return {"dataset": dataset, "records": len(records), **report}
+
+
+@dataclass
+class NearDuplicateHint:
+    """What the editor keeps in memory to show, while someone types, the records their text already matches."""
+
+    dataset_id: int
+    fields: str
+    embedder: Embedder
+    index: dedup.NearDuplicateIndex
+
+
+def near_duplicate_hint(session: Session, *, dataset: str, fields: str = DEFAULT_FIELDS,
+                        embedder: Embedder | None = None, progress: Progress | None = None) -> NearDuplicateHint:
+    """Load (embedding what the cache lacks) every live record of a dataset for closest_records()."""
+    dataset_id = dataset_id_of(session, dataset)
+    records = live_records(session, dataset_id)
+    embedder = embedder or Embedder()
+    vectors = part_vectors(session, records, fields, embedder, progress)
+    index = dedup.NearDuplicateIndex([r["id"] for r in records], [vectors[:, k] for k in range(vectors.shape[1])])
+    return NearDuplicateHint(dataset_id, fields, embedder, index)
+
+
+def closest_records(session: Session, hint: NearDuplicateHint, *, instruction: str, input: str = "", output: str = "",
+                    threshold: float = dedup.DEFAULT_THRESHOLD, k: int = 5,
+                    exclude_id: int | None = None) -> list[dict[str, Any]]:
+    """Records at or above `threshold` to what is being typed, most similar first: id, score, instruction, input, status."""
+    if not (instruction or "").strip():
+        return []
+    parts = hint.embedder.encode(record_parts(hint.fields, instruction, input, output))
+    found = hint.index.closest(list(parts), threshold, k, exclude=[exclude_id] if exclude_id else [])
+    if not found:
+        return []
+    rows = {r.id: r for r in session.exec(select(Record).where(Record.id.in_([i for i, _ in found])))}
+    return [{"id": i, "score": round(score, 4), "instruction": rows[i].instruction, "input": rows[i].input,
+             "status": rows[i].status.value} for i, score in found
+            if i in rows and rows[i].status != RecordStatus.discarded]
+
+
+def remember_record(hint: NearDuplicateHint, *, record_id: int, instruction: str, input: str = "",
+                    output: str = "") -> None:
+    """Add a record saved after the hint was built, so the next annotator sees it too."""
+    hint.index.add(record_id, list(hint.embedder.encode(record_parts(hint.fields, instruction, input, output))))
