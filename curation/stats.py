@@ -1,4 +1,4 @@
-"""Dataset statistics: counts by status, category and source; length percentiles in words and tokens."""
+"""Dataset statistics: counts by status, category, source and quality flag; length percentiles in words and tokens."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -9,6 +9,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from db import repo
+from db.flags import flag_counts
 from db.models import Record
 
 PERCENTILES = (50, 90, 99)
@@ -42,7 +43,7 @@ def _percentiles(values: list[int]) -> dict[str, float]:
 
 
 def dataset_stats(session: Session, dataset_name: str, tokenizer: str | None = None) -> dict[str, Any]:
-    """Counts and length percentiles (words and tokens) of a dataset's instruction, input and output."""
+    """Counts, quality flags of the records not discarded, and length percentiles (words and tokens)."""
     dataset = repo.get_dataset(session, dataset_name)
     if dataset is None:
         raise LookupError(f"no dataset named {dataset_name!r}")
@@ -69,6 +70,7 @@ def dataset_stats(session: Session, dataset_name: str, tokenizer: str | None = N
         "by_status": _counts(session, dataset.id, Record.status),
         "by_category": _counts(session, dataset.id, Record.category),
         "by_source": _counts(session, dataset.id, Record.source_file),
+        "flags": flag_counts(session, dataset.id),
         "lengths": lengths,
         "tokenizer": tokenizer or "sentence-transformers/all-MiniLM-L6-v2 (bundled)",
     }

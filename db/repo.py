@@ -8,6 +8,7 @@ from sqlalchemy import func, insert, text, update
 from sqlmodel import Session, select
 
 from curation.records import SNI_LIST_FIELDS, ExampleDraft, RecordDraft, TaskDraft, content_hash
+from db.flags import add_flags, store_flags
 from db.models import Dataset, Example, Record, RecordStatus, Revision, Task, User, utcnow
 
 RECORD_EDITABLE = {"instruction", "input", "outputs", "system_prompt", "messages", "category", "status",
@@ -131,6 +132,7 @@ def insert_records(session: Session, dataset_id: int, drafts: list[RecordDraft],
          "reason": reason, "snapshot": {**row, "created_at": stamp, "updated_at": stamp}}
         for row in rows
     ])
+    add_flags(session, ids, [(d.instruction, d.input, d.outputs) for d in drafts])
     return ids
 
 
@@ -164,6 +166,8 @@ def update_record(session: Session, record_id: int, *, expected_version: int, ch
     session.refresh(current)
     if result.rowcount != 1:
         raise ConflictError("record", record_id, expected_version, snapshot(current))
+    if changes.keys() & {"instruction", "input", "outputs"}:
+        store_flags(session, {record_id: (current.instruction, current.input, current.outputs)})
     add_revision(session, current, by=by, reason=reason)
     session.flush()
     return current

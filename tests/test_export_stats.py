@@ -4,6 +4,7 @@ import json
 import pytest
 
 from curation.cli import main
+from curation.quality.records import CHECKS
 from db import repo
 from db.engine import open_database, session_for
 from db.models import RecordStatus
@@ -82,6 +83,8 @@ def test_stats_counts_and_length_percentiles(dataset, capsys):
     assert stats["by_status"] == {"draft": 3, "approved": 1}
     assert stats["by_category"] == {"(none)": 2, "closed_qa": 1, "brainstorming": 1}
     assert stats["by_source"] == {"messages_small.jsonl": 2, "dolly_small.jsonl": 2}
+    assert {name: n for name, n in stats["flags"].items() if n} == {"instruction_length": 2}  # "Spell ..." and "Hello"
+    assert list(stats["flags"]) == list(CHECKS)  # every check, 0 included
     # instruction words: "Spell 'cat' backwards." 3, "Hello" 1, "Who wrote the novel?" 4, "Suggest a name for a grey cat." 7
     assert stats["lengths"]["instruction"]["words"] == {"p50": 3.5, "p90": 6.1, "p99": 6.91, "mean": 3.8, "max": 7}
     assert stats["lengths"]["output"]["tokens"]["max"] > 0
@@ -89,3 +92,4 @@ def test_stats_counts_and_length_percentiles(dataset, capsys):
     text = capsys.readouterr().out
     assert text.splitlines()[0] == "dataset mix: 4 records, 0 tasks"
     assert "by status: draft 3, approved 1" in text
+    assert "quality flags (records not discarded): instruction_length 2" in text.splitlines()

@@ -160,6 +160,23 @@ def test_task_written_through_the_api_is_reviewed_in_the_queue(clients):
     assert [row[1] for row in task_rows["data"]] == ["task_capitals"]
 
 
+def test_browse_finds_records_by_quality_flag_and_a_fix_clears_it(clients):
+    ann = clients["ann"]
+    record_id = save(ann, instruction="Describe the image of the lighthouse.", output="")[0]
+    clean_id = save(ann, instruction="Describe the lighthouse keeper's day.", output="He trims the wick at dusk.")[0]
+
+    def found(flag):
+        table, _, _ = ann.predict("Records", "demo", "", "", "", "lighthouse", "Oldest", 1, flag, api_name="/browse")
+        return [row[0] for row in table["data"]]
+
+    assert found("") == [record_id, clean_id]
+    assert found("any") == [record_id]
+    assert found("blacklisted_word") == found("empty_output") == [record_id]
+    save(ann, record_id, 1, instruction="Describe the image of the lighthouse.", output="A white tower on a rock.")
+    assert found("empty_output") == []
+    assert found("any") == [record_id]
+
+
 def test_a_task_rejected_then_discarded(clients):
     ann, cura = clients["ann"], clients["cura"]
     fields = ["demo", "task_bad", "Answer.", "", "", [], [], EXAMPLES, instances(2)]
@@ -178,7 +195,8 @@ def test_a_task_rejected_then_discarded(clients):
 
 
 def test_overview_and_admin_datasets(clients):
-    status_plot, category_plot, author_plot, day_plot, summary = clients["ann"].predict("demo", api_name="/overview")
+    status_plot, category_plot, author_plot, day_plot, summary, flag_plot = clients["ann"].predict(
+        "demo", api_name="/overview")
     assert "records" in summary and "tasks" in summary
     _, datasets = clients["root"].predict("second", "Another set", "CC-BY-4.0", "en", api_name="/admin_create_dataset")
     assert ["second", "Another set", "CC-BY-4.0", "en"] in datasets["data"]
@@ -187,6 +205,19 @@ def test_overview_and_admin_datasets(clients):
     with pytest.raises(AppError, match="only an admin"):
         clients["cura"].predict("third", "", "", "", api_name="/admin_create_dataset")
     assert clients["root"].predict("ben", "curator", api_name="/admin_set_role")[0]["data"]
+
+
+def test_the_overview_charts_every_quality_flag_with_its_count():
+    from curation.quality.records import CHECKS
+    from curation.services.review import Overview
+    from curation.ui.overview_tab import figures
+
+    counts = Overview(by_status={"draft": 3}, by_category=[], by_author=[], by_day=[], tasks_by_status={},
+                      flags={**{name: 0 for name in CHECKS}, "empty_output": 2, "placeholder_input": 1})
+    bars = figures(counts)[5].data[0]
+    assert list(bars.y) == [name.replace("_", " ") for name in CHECKS]
+    assert dict(zip(bars.y, bars.x)) == {**{name.replace("_", " "): 0 for name in CHECKS}, "empty output": 2,
+                                         "placeholder input": 1}
 
 
 def test_user_markdown_is_shown_as_text_without_remote_images():

@@ -107,6 +107,8 @@ def run_stats(args: argparse.Namespace) -> int:
         shown = list(counts.items())[:15]
         more = f" (+{len(counts) - 15} more)" if len(counts) > 15 else ""
         print(f"by {title}: " + ", ".join(f"{k} {v}" for k, v in shown) + more)
+    flagged = [f"{name} {count}" for name, count in stats["flags"].items() if count]
+    print("quality flags (records not discarded): " + (", ".join(flagged) or "none"))
     print(f"lengths ({stats['tokenizer']} tokens / words):")
     for field, lengths in stats["lengths"].items():
         tokens, words = lengths["tokens"], lengths["words"]

@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy import String, cast, func, or_, select
 from sqlmodel import Session
 
+from db.flag_tables import RecordFlag
 from db.models import Dataset, Record, RecordStatus, Task
 
 PAGE_SIZE = 50
 TEXT_COUNT_LIMIT = 1000  # a text search counts its matches up to this many ("1,000+")
+ANY_FLAG = "any"  # BrowseQuery.flag: records that fail at least one quality check
 SORTS = {
     "Last updated": ("updated_at", True),
     "Oldest updated": ("updated_at", False),
@@ -30,6 +32,7 @@ class BrowseQuery:
     category: str | None = None
     author: str | None = None
     text: str | None = None
+    flag: str | None = None  # a check name of curation.quality.records.CHECKS, or ANY_FLAG
     sort: str = "Last updated"
     page: int = 1
     page_size: int = PAGE_SIZE
@@ -86,6 +89,8 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
             filters.append(_contains(session, cast(Task.categories, String), _like(f'"{query.category}"')))
         else:
             filters.append(Record.category == query.category)
+    if query.flag:
+        filters.append(_flagged(model, query.flag))
     searching = bool(query.text and query.text.strip())
     if searching:
         pattern = _like(query.text.strip())
@@ -132,6 +137,17 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
                _when(r.updated_at)] for r in rows],
         total=min(total, TEXT_COUNT_LIMIT) if searching else total, page=page, pages=pages,
         capped=searching and total > TEXT_COUNT_LIMIT)
+
+
+def _flagged(model, flag: str):
+    """Records that fail the check `flag` (any check: ANY_FLAG); for tasks, those with such a live instance."""
+    flagged = select(RecordFlag.record_id)
+    if flag != ANY_FLAG:
+        flagged = flagged.where(RecordFlag.flag == flag)
+    if model is Task:
+        return Task.id.in_(select(Record.task_id).where(Record.id.in_(flagged),
+                                                        Record.status != RecordStatus.discarded))
+    return Record.id.in_(flagged)
 
 
 def _status(value: Any) -> str:

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from curation.services.permissions import Actor, PermissionDenied
+from db.flags import flag_counts
 from db.models import Dataset, Record, RecordStatus, Task
 
 
@@ -44,11 +45,12 @@ class Overview:
     by_author: list[tuple[str, int]]
     by_day: list[tuple[str, int]]
     tasks_by_status: dict[str, int]
+    flags: dict[str, int]  # records (not discarded) failing each quality check, every check listed
 
 
 def overview(session: Session, *, dataset: str | None = None, top: int = 15) -> Overview:
-    """Record counts by status, category (top), author (top) and day of last change; task counts by status."""
-    where, task_where = [], []
+    """Record counts by status, category (top), author (top), day of last change and quality flag; tasks by status."""
+    where, task_where, dataset_id = [], [], None
     if dataset:
         dataset_id = session.execute(select(Dataset.id).where(Dataset.name == dataset)).scalar() or -1
         where, task_where = [Record.dataset_id == dataset_id], [Task.dataset_id == dataset_id]
@@ -65,4 +67,5 @@ def overview(session: Session, *, dataset: str | None = None, top: int = 15) -> 
         by_author=[(k or "(import)", n) for k, n in grouped(Record.created_by, limit=top)],
         by_day=[(str(k), n) for k, n in grouped(day)],
         tasks_by_status={status: n for status, n in grouped(Task.status, model=Task, filters=task_where)},
+        flags=flag_counts(session, dataset_id),
     )

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from curation.records import RecordDraft, content_hash
 from db import repo
+from db.flags import store_flags
 from db.models import Record, RecordStatus, Revision, Task, utcnow
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ def sync_instances(session: Session, task: Task, form: TaskForm, *, by: str, rea
             raise repo.ConflictError("task", task.id, task.version - 1, {"updated_by": "someone else",
                                                                           "version": task.version})
         _add_revisions(session, [c["record"].id for c in changed], by=by, reason=reason, at=now)
+        store_flags(session, {c["record"].id: (c["values"]["instruction"], c["values"]["input"],
+                                               c["values"]["outputs"]) for c in changed})
     if added:
         repo.insert_records(session, task.dataset_id, added, by=by, reason=reason, task_id=task.id,
                             status=RecordStatus(task.status))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from curation.quality.records import CHECKS
 from curation.services import browse
 from curation.services.permissions import authorize
 from curation.ui.context import AppContext, open_item
@@ -12,6 +13,8 @@ from curation.ui.context import AppContext, open_item
 TAB_TITLE = "Browse"
 TAB_ORDER = 10
 STATUSES = ["draft", "submitted", "approved", "rejected", "discarded"]
+FLAG_CHOICES = [("Flagged or not", ""), ("Any flag", browse.ANY_FLAG)] + [
+    (name.replace("_", " "), name) for name in CHECKS]  # named as the editor's checks panel names them
 
 
 def build(ctx: AppContext) -> dict:
@@ -25,6 +28,7 @@ def build(ctx: AppContext) -> dict:
                                scale=2, elem_id="browse-category")
         author = gr.Dropdown(label="Author", choices=[("Anyone", "")], value="", scale=1,
                              allow_custom_value=True, elem_id="browse-author")
+        flag = gr.Dropdown(label="Quality flag", choices=FLAG_CHOICES, value="", scale=1, elem_id="browse-flag")
     with gr.Row(elem_classes=["pager"]):
         text = gr.Textbox(label="Search text", placeholder="words in the instruction, input or output", scale=3,
                           elem_id="browse-text")
@@ -40,12 +44,15 @@ def build(ctx: AppContext) -> dict:
     gr.Markdown("Click a row to open it in the editor.", elem_classes=["hint"])
 
     @ctx.friendly
-    def browse_page(kind, dataset, status, category, author, text, sort, page, request: gr.Request):
-        """One page (50 rows) of records or tasks that match the filters, with how many match in all."""
+    def browse_page(kind, dataset, status, category, author, text, sort, page, flag, request: gr.Request):
+        """One page (50 rows) of records or tasks that match the filters, with how many match in all.
+
+        flag: a quality check's name, "any" for records failing any check (tasks: with such an instance)."""
         authorize(ctx.actor(request), "view")
         query = browse.BrowseQuery(kind="tasks" if kind == "Tasks" else "records", dataset=dataset or None,
                                    status=status or None, category=category or None, author=author or None,
-                                   text=text or None, sort=sort or "Last updated", page=int(page or 1))
+                                   text=text or None, flag=flag or None, sort=sort or "Last updated",
+                                   page=int(page or 1))
         with ctx.session() as session:
             result = browse.browse(session, query)
         first = (result.page - 1) * query.page_size + 1 if result.total else 0
@@ -73,10 +80,11 @@ def build(ctx: AppContext) -> dict:
         target = "task" if kind_v == "Tasks" else "record"
         return open_item(target, row[0])
 
-    inputs = [kind, dataset, status, category, author, text, sort, page]
+    # The flag comes last so that scripts written before it still call /browse with eight values.
+    inputs = [kind, dataset, status, category, author, text, sort, page, flag]
     outputs = [table, page, info]
     private = dict(api_visibility="private", show_progress="hidden")
-    for control in (kind, dataset, status, category, author, sort):
+    for control in (kind, dataset, status, category, author, flag, sort):
         control.input(lambda *a: 1, None, page, **private).then(browse_page, inputs, outputs, **private)
     text.submit(lambda: 1, None, page, **private).then(browse_page, inputs, outputs, **private)
     page.submit(browse_page, inputs, outputs, api_name="browse", show_progress="hidden", queue=False)

@@ -1,4 +1,4 @@
-"""Overview: counts by status, category, author and day, as plots."""
+"""Overview: counts by status, category, author, day and quality flag, as plots."""
 from __future__ import annotations
 
 import gradio as gr
@@ -30,7 +30,7 @@ def _bar(title: str, labels: list[str], values: list[int], *, horizontal: bool =
     return figure
 
 
-def figures(counts: review.Overview) -> tuple[go.Figure, go.Figure, go.Figure, go.Figure, str]:
+def figures(counts: review.Overview) -> tuple[go.Figure, go.Figure, go.Figure, go.Figure, str, go.Figure]:
     statuses = [s for s in STATUS_COLORS if s in counts.by_status]
     total = sum(counts.by_status.values())
     tasks = sum(counts.tasks_by_status.values())
@@ -45,6 +45,9 @@ def figures(counts: review.Overview) -> tuple[go.Figure, go.Figure, go.Figure, g
              horizontal=True),
         _bar("Records by day of last change", [d for d, _ in counts.by_day], [n for _, n in counts.by_day]),
         summary,
+        # Every check is shown, a 0 included: that a check found nothing is worth seeing too.
+        _bar("Records with each quality flag (not discarded)", [name.replace("_", " ") for name in counts.flags],
+             list(counts.flags.values()), horizontal=True, colors=["#f97316"] * len(counts.flags)),
     )
 
 
@@ -60,10 +63,12 @@ def build(ctx: AppContext) -> dict:
     with gr.Row():
         by_author = gr.Plot(show_label=False)
         by_day = gr.Plot(show_label=False)
+    with gr.Row():
+        by_flag = gr.Plot(show_label=False, elem_id="overview-flags")
 
     @ctx.friendly
     def overview(dataset, request: gr.Request):
-        """Counts by status, category, author and day for a dataset (empty: all), as plots and a summary line."""
+        """Counts by status, category, author, day and quality flag of a dataset (empty: all), as plots and a line."""
         authorize(ctx.actor(request), "view")
         with ctx.session() as session:
             counts = review.overview(session, dataset=dataset or None)
@@ -74,7 +79,7 @@ def build(ctx: AppContext) -> dict:
         ctx.actor(request)
         return gr.update(choices=[("All datasets", "")] + [(d, d) for d in ctx.datasets()])
 
-    outputs = [by_status, by_category, by_author, by_day, summary]
+    outputs = [by_status, by_category, by_author, by_day, summary, by_flag]
     refresh.click(overview, [dataset], outputs, api_name="overview")
     dataset.input(overview, [dataset], outputs, api_visibility="private")
     ctx.on_load(on_load, None, [dataset])
