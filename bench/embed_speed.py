@@ -30,7 +30,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from curation.embeddings import Embedder, cpu_has_bf16
+    from curation.embeddings import Embedder, cpu_has_fast_bf16
 
     rows = json.loads(ALPACA.read_text())
     step = max(1, len(rows) // args.texts)
@@ -38,7 +38,7 @@ def main() -> None:
     texts = [t for r in rows[::step][:args.texts // 2 + 1] for t in (r["instruction"], r["input"]) if t][:args.texts]
     flags = Path("/proc/cpuinfo").read_text().split()
     print(f"{len(texts)} Alpaca texts, torch {torch.__version__}, {os.cpu_count()} CPUs, "
-          f"avx512_bf16 {'avx512_bf16' in flags}, amx_bf16 {'amx_bf16' in flags}, cpu_has_bf16() {cpu_has_bf16()}")
+          f"avx512_bf16 {'avx512_bf16' in flags}, amx_bf16 {'amx_bf16' in flags}, cpu_has_fast_bf16() {cpu_has_fast_bf16()}")
     fp32 = Embedder(device="cpu", precision="fp32")
     bf16 = Embedder(device="cpu", precision="bf16")
     reference = fp32.encode(texts)

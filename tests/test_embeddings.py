@@ -44,11 +44,17 @@ def test_default_model_resolves_to_the_bundled_copy_offline(monkeypatch, tmp_pat
         embeddings.model_source("someone/other-model")
 
 
+def test_bf16_only_where_the_cpu_has_amx():
+    assert embeddings.cpu_has_fast_bf16({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
+    assert not embeddings.cpu_has_fast_bf16({"avx512f", "avx512_vnni", "avx512_bf16"})  # slower than fp32 there
+    assert not embeddings.cpu_has_fast_bf16(set())
+
+
 def test_default_precision_follows_the_hardware(monkeypatch):
     monkeypatch.delenv("EMBED_PRECISION", raising=False)
-    monkeypatch.setattr(embeddings, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(embeddings, "cpu_has_fast_bf16", lambda: True)
     assert embeddings.default_precision("cpu") == "bf16"
-    monkeypatch.setattr(embeddings, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(embeddings, "cpu_has_fast_bf16", lambda: False)
     assert embeddings.default_precision("cpu") == "fp32"
     assert embeddings.default_precision("cuda") == "fp16"
     monkeypatch.setenv("EMBED_PRECISION", "fp32")
