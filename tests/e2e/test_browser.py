@@ -178,13 +178,35 @@ def open_record(page: Page, instruction: str) -> None:
     expect(box(page, "record-instruction")).to_have_value(instruction, timeout=15_000)
 
 
+DRAFT_KEY = "instruct-studio-record"  # the record editor's BrowserState: the form, kept in localStorage
+
+
+def wait_for_kept_draft(page, before, quiet_ms: int = 1500) -> None:
+    """Wait until the browser has stored a new draft and no further update came for `quiet_ms`.
+
+    The draft is stored when the server answers the form's last change, which on a busy machine takes
+    longer than any fixed pause (the value is encrypted, so the test watches it change, not its text).
+    """
+    page.wait_for_function("([key, before]) => localStorage.getItem(key) !== before", arg=[DRAFT_KEY, before],
+                           timeout=20_000)
+    last = None
+    for _ in range(40):
+        now = page.evaluate("key => localStorage.getItem(key)", DRAFT_KEY)
+        if now == last:
+            return
+        last = now
+        page.wait_for_timeout(quiet_ms)
+    raise AssertionError("the stored draft kept changing")
+
+
 def test_two_people_save_the_same_record_and_the_second_keeps_their_edit(studio, browser):
     ann, _ = sign_in(browser, studio, "ann")
     ann.get_by_role("tab", name="Record").click()
     box(ann, "record-instruction").press_sequentially("Name the largest ocean.")
+    before = ann.evaluate("key => localStorage.getItem(key)", DRAFT_KEY)
     box(ann, "record-output").press_sequentially("The Pacific")
     expect(ann.locator("#record-checks")).to_contain_text("passes every check", timeout=10_000)
-    ann.wait_for_timeout(1000)  # the browser keeps the form a moment after the last keystroke
+    wait_for_kept_draft(ann, before)
     ann.reload()  # unsaved typing survives a reload
     expect(ann.locator("#signed-in")).to_contain_text("Signed in as ann", timeout=20_000)
     ann.get_by_role("tab", name="Record").click()
