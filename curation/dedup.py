@@ -88,6 +88,30 @@ def semantic_pairs(parts: Sequence[np.ndarray], threshold: float = DEFAULT_THRES
     return list(zip(first.tolist(), second.tolist(), scores.tolist()))
 
 
+def with_close_neighbour(vectors: np.ndarray, threshold: float, k: int = 10, exact: bool | None = None,
+                         block: int = 32_768) -> np.ndarray:
+    """A mask of the rows that have another row at cosine >= threshold (found by either row's top-k search).
+
+    Every part of a pair must reach the threshold, so a record whose instruction has no such neighbour is in
+    no pair: its other parts (the longer, costlier texts) need not be embedded at all.
+    """
+    n = len(vectors)
+    close = np.zeros(n, dtype=bool)
+    if n < 2:
+        return close
+    index = _index(vectors.shape[1], n <= EXACT_SEARCH_LIMIT if exact is None else exact)
+    for start in range(0, n, block):
+        index.add(np.ascontiguousarray(vectors[start:start + block], dtype=np.float32))
+    for start in range(0, n, block):
+        scores, neighbours = index.search(np.ascontiguousarray(vectors[start:start + block], dtype=np.float32),
+                                          min(k + 1, n))
+        rows, cols = np.nonzero((scores >= threshold - 1e-6) & (neighbours >= 0))
+        i, j = rows + start, neighbours[rows, cols]
+        close[i[i != j]] = True
+        close[j[i != j]] = True
+    return close
+
+
 def semantic_pair_arrays(parts: Sequence[np.ndarray], threshold: float = DEFAULT_THRESHOLD, k: int = 10,
                          exact: bool | None = None, block: int = 32_768) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """semantic_pairs as three arrays (first, second, score), sorted by (first, second).

@@ -169,6 +169,31 @@ def add_dataset(session, name="demo", rows=RECORDS) -> list[int]:
     return ids
 
 
+def test_only_records_whose_instruction_has_a_close_neighbour_are_candidates():
+    vectors = np.stack([unit(1, 0, 0), unit(1, 0.05, 0), unit(0, 1, 0), unit(0, 0.3, 1)])
+    assert dedup.with_close_neighbour(vectors, 0.95).tolist() == [True, True, False, False]
+    assert dedup.with_close_neighbour(vectors, 0.999).tolist() == [False, False, False, False]
+
+
+def test_a_search_embeds_no_input_whose_instruction_is_unlike_every_other(session, embedder):
+    from curation.embeddings import Embedder
+    from curation.services.dedup import run_dedup
+
+    class Counting(Embedder):
+        def encode_in_chunks(self, texts, progress=None, chunk=1024):
+            seen.extend(texts)
+            return super().encode_in_chunks(texts, progress, chunk)
+
+    seen: list[str] = []
+    counting = Counting(device="cpu", precision="fp32")
+    counting.model = embedder.model
+    ids = add_dataset(session)
+    report = run_dedup(session, dataset="demo", embedder=counting)
+    assert member_ids(report.groups) == [[ids[0], ids[1]]]
+    # "Summarize the text." and "Translate the text to French." match nothing: their passage is never embedded
+    assert sorted(set(seen)) == sorted({r[0] for r in RECORDS} | {""})
+
+
 def member_ids(groups) -> list[list[int]]:
     return [[r["id"] for r in g.records] for g in groups]
 

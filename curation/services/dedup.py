@@ -127,6 +127,39 @@ def part_vectors(session: Session, records: list, fields: str, embedder: Embedde
     return vectors.reshape(len(records), len(FIELDS[fields]), -1)
 
 
+def _semantic_pairs(session: Session, records: list, fields: str, embedder: Embedder, floor: float,
+                    progress: Progress | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs (indices into records, score) at or above `floor` on every part.
+
+    Instructions are embedded first; only records whose instruction has a neighbour at `floor` can be in a
+    pair, so only theirs get the other parts embedded (on the Alpaca 52k that skips most inputs, the longest
+    texts: bench/results/dedup.txt). The search then runs over those records alone.
+    """
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    texts = [record_parts(fields, r["instruction"], r["input"], r["output"]) for r in records]
+    n, rest = len(texts), len(FIELDS[fields]) - 1
+
+    def phase(start: int, share: int) -> Progress | None:
+        """Progress of one embedding step as its share of the bar (instructions: n of n*(rest+1) steps)."""
+        if progress is None:
+            return None
+        return lambda done, of: progress(start + done * share // max(of, 1), n * (rest + 1))
+
+    if n < 2:
+        return empty
+    instructions = embed_cached(session, embedder, [t[0] for t in texts], phase(0, n))
+    if not rest:
+        return dedup.semantic_pair_arrays([instructions], floor)
+    candidates = np.flatnonzero(dedup.with_close_neighbour(instructions, floor))
+    if len(candidates) < 2:
+        return empty
+    more = [texts[i][p] for i in candidates for p in range(1, rest + 1)]
+    others = embed_cached(session, embedder, more, phase(n, n * rest)).reshape(len(candidates), rest, -1)
+    parts = [instructions[candidates]] + [others[:, p] for p in range(rest)]
+    first, second, scores = dedup.semantic_pair_arrays(parts, floor)
+    return candidates[first], candidates[second], scores
+
+
 def exact_duplicate_groups(session: Session, *, dataset: str) -> list[DuplicateGroup]:
     """Groups of live records with the same normalized instruction, input and outputs, largest first."""
     dataset_id = dataset_id_of(session, dataset)
@@ -167,9 +200,7 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
     else:
         embedder = embedder or Embedder()
         run.model, run.precision = embedder.model_name, embedder.precision
-        vectors = part_vectors(session, records, fields, embedder, progress)
-        found = dedup.semantic_pair_arrays([vectors[:, k] for k in range(vectors.shape[1])], floor)
-        del vectors
+        found = _semantic_pairs(session, records, fields, embedder, floor, progress)
     ids = np.array([r["id"] for r in records], dtype=np.int64)
     del records
     first, second, scores = ids[found[0]], ids[found[1]], found[2]
