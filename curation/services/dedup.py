@@ -153,9 +153,11 @@ def _semantic_pairs(session: Session, records: list, fields: str, embedder: Embe
     candidates = np.flatnonzero(dedup.with_close_neighbour(instructions, floor))
     if len(candidates) < 2:
         return empty
+    instructions = instructions[candidates] if len(candidates) < n else instructions  # the rest is freed here
     more = [texts[i][p] for i in candidates for p in range(1, rest + 1)]
+    del texts
     others = embed_cached(session, embedder, more, phase(n, n * rest)).reshape(len(candidates), rest, -1)
-    parts = [instructions[candidates]] + [others[:, p] for p in range(rest)]
+    parts = [instructions] + [others[:, p] for p in range(rest)]
     first, second, scores = dedup.semantic_pair_arrays(parts, floor)
     return candidates[first], candidates[second], scores
 
