@@ -88,6 +88,20 @@ def semantic_pairs(parts: Sequence[np.ndarray], threshold: float = DEFAULT_THRES
     return list(zip(first.tolist(), second.tolist(), scores.tolist()))
 
 
+def _close_pairs(rows: Callable[[int, int], np.ndarray], n: int, dim: int, threshold: float, k: int,
+                 exact: bool | None, block: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(i, j) arrays, a block of rows at a time, of each row i and the other rows j its top-k search finds at or
+    above threshold; rows(start, end) gives the float32 vectors of those rows, so no full copy is ever made."""
+    index = _index(dim, n <= EXACT_SEARCH_LIMIT if exact is None else exact)
+    for start in range(0, n, block):
+        index.add(rows(start, start + block))
+    for start in range(0, n, block):
+        scores, neighbours = index.search(rows(start, start + block), min(k + 1, n))
+        found, cols = np.nonzero((scores >= threshold - 1e-6) & (neighbours >= 0))
+        i, j = found + start, neighbours[found, cols]
+        yield i[i != j], j[i != j]
+
+
 def with_close_neighbour(vectors: np.ndarray, threshold: float, k: int = 10, exact: bool | None = None,
                          block: int = 32_768) -> np.ndarray:
     """A mask of the rows that have another row at cosine >= threshold (found by either row's top-k search).
@@ -99,16 +113,12 @@ def with_close_neighbour(vectors: np.ndarray, threshold: float, k: int = 10, exa
     close = np.zeros(n, dtype=bool)
     if n < 2:
         return close
-    index = _index(vectors.shape[1], n <= EXACT_SEARCH_LIMIT if exact is None else exact)
-    for start in range(0, n, block):
-        index.add(np.ascontiguousarray(vectors[start:start + block], dtype=np.float32))
-    for start in range(0, n, block):
-        scores, neighbours = index.search(np.ascontiguousarray(vectors[start:start + block], dtype=np.float32),
-                                          min(k + 1, n))
-        rows, cols = np.nonzero((scores >= threshold - 1e-6) & (neighbours >= 0))
-        i, j = rows + start, neighbours[rows, cols]
-        close[i[i != j]] = True
-        close[j[i != j]] = True
+
+    def rows(start: int, end: int) -> np.ndarray:
+        return np.ascontiguousarray(vectors[start:end], dtype=np.float32)
+
+    for i, j in _close_pairs(rows, n, vectors.shape[1], threshold, k, exact, block):
+        close[i] = close[j] = True
     return close
 
 
@@ -123,18 +133,12 @@ def semantic_pair_arrays(parts: Sequence[np.ndarray], threshold: float = DEFAULT
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
     if n < 2:
         return empty
-    k = min(k + 1, n)
-    index = _index(sum(p.shape[1] for p in parts), n <= EXACT_SEARCH_LIMIT if exact is None else exact)
-    for start in range(0, n, block):
-        index.add(joined_vectors([p[start:start + block] for p in parts]))
-    keys = []
-    for start in range(0, n, block):
-        scores, neighbours = index.search(joined_vectors([p[start:start + block] for p in parts]), k)
-        rows, cols = np.nonzero((scores >= threshold - 1e-6) & (neighbours >= 0))
-        i, j = rows + start, neighbours[rows, cols]
-        keep = i != j
-        keys.append(np.minimum(i, j)[keep] * n + np.maximum(i, j)[keep])
-    del index
+
+    def rows(start: int, end: int) -> np.ndarray:
+        return joined_vectors([p[start:end] for p in parts])
+
+    keys = [np.minimum(i, j) * n + np.maximum(i, j)
+            for i, j in _close_pairs(rows, n, sum(p.shape[1] for p in parts), threshold, k, exact, block)]
     keys = np.unique(np.concatenate(keys))
     first, second = keys // n, keys % n
     lowest = np.empty(len(keys), dtype=np.float32)
