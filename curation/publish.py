@@ -15,7 +15,9 @@ from sqlmodel import Session
 
 from curation.dataset_card import CardFacts, render_card
 from curation.formats.writers import to_alpaca, to_messages, to_prompt_completion
+from curation.quality.records import CHECKS
 from db import repo
+from db.flags import stored_flags
 from db.models import Record, RecordStatus
 
 CONFIGS: dict[str, Callable] = {"messages": to_messages, "alpaca": to_alpaca, "prompt_completion": to_prompt_completion}
@@ -100,14 +102,12 @@ def _token_percentiles(texts: list[str]) -> tuple[dict[str, float], str]:
     return summary, "the bundled all-MiniLM-L6-v2 WordPiece tokenizer"
 
 
-def _quality_flags(records: list[Record]) -> dict[str, int]:
-    try:
-        from curation.quality.records import CHECKS, record_flags
-    except ImportError:
-        return {}
+def _quality_flags(session: Session, dataset_id: int, records: list[Record]) -> dict[str, int]:
+    """Records of the publication failing each check (every check listed), from the stored flags."""
+    stored = stored_flags(session, dataset_id)
     counts = Counter({name: 0 for name in CHECKS})
     for record in records:
-        counts.update(record_flags(record.instruction, record.input, list(record.outputs)).keys())
+        counts.update(stored.get(record.id, ()))
     return dict(counts)
 
 
@@ -158,7 +158,7 @@ def plan_publication(session: Session, *, dataset: str, repo_id: str, statuses: 
         by_category=dict(Counter(r.category or "(none)" for r in records).most_common()),
         by_status=dict(Counter(r.status.value for r in records).most_common()),
         token_lengths=lengths, tokenizer=tokenizer, near_duplicates=near_duplicates,
-        quality_flags=_quality_flags(records), annotators=len(people), statuses=statuses,
+        quality_flags=_quality_flags(session, dataset_id, records), annotators=len(people), statuses=statuses,
     )
     return PublicationPlan(dataset=dataset, dataset_id=dataset_id, configs=configs, statuses=statuses, rows=rows,
                            snapshot=snapshot, facts=facts)

@@ -33,6 +33,16 @@ def store_flags(session: Session, texts: dict[int, Texts]) -> None:
     add_flags(session, ids, list(texts.values()))
 
 
+def stored_flags(session: Session, dataset_id: int) -> dict[int, list[str]]:
+    """{record id: the checks it fails, sorted} for every record of the dataset that fails one."""
+    rows = session.execute(select(RecordFlag.record_id, RecordFlag.flag).join(Record, Record.id == RecordFlag.record_id)
+                           .where(Record.dataset_id == dataset_id).order_by(RecordFlag.record_id, RecordFlag.flag))
+    found: dict[int, list[str]] = {}
+    for record_id, flag in rows:
+        found.setdefault(record_id, []).append(flag)
+    return found
+
+
 def flag_counts(session: Session, dataset_id: int | None = None) -> dict[str, int]:
     """{check name: records failing it} in CHECKS order (0 included), discarded records left out."""
     query = (select(RecordFlag.flag, func.count()).join(Record, Record.id == RecordFlag.record_id)

@@ -133,3 +133,22 @@ def test_the_migration_flags_the_records_of_a_database_made_before_it(db_url):
                                               ["instruction_length", "placeholder_output"], ["placeholder_input"],
                                               ["blacklisted_word"]]
     engine.dispose()
+
+
+def test_the_quality_report_reads_the_stored_flags(session, shelf):
+    from curation.services.coverage import quality_report
+    from db.flags import stored_flags as stored_by_record
+
+    # a flag stored by some other path (say a re-flag after a new check) is what the report shows
+    session.execute(insert(RecordFlag), [{"record_id": shelf[0], "flag": "extreme_length"}])
+    dataset_id = repo.get_dataset(session, "shelf").id
+    assert stored_by_record(session, dataset_id) == {
+        shelf[0]: ["extreme_length"], shelf[1]: ["empty_output"], shelf[2]: ["blacklisted_word"],
+        shelf[3]: ["instruction_length", "placeholder_output"], shelf[4]: ["placeholder_input"],
+        shelf[5]: ["blacklisted_word"]}
+    report = quality_report(session, dataset="shelf")
+    assert report["records"] == 5  # the discarded harbour picture is left out
+    assert {k: v for k, v in report["flags"].items() if v} == {
+        "extreme_length": 1, "empty_output": 1, "blacklisted_word": 1, "instruction_length": 1,
+        "placeholder_output": 1, "placeholder_input": 1}
+    assert report["examples"]["blacklisted_word"] == [shelf[2]]

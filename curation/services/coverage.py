@@ -12,24 +12,26 @@ from sqlmodel import Session, select
 
 from curation import dedup, diversity
 from curation.embeddings import DEFAULT_FIELDS, Embedder, record_parts
-from curation.quality.records import CHECKS, record_flags
+from curation.quality.records import CHECKS
 from curation.services.dedup import Progress, dataset_id_of, live_records, part_vectors
+from db.flags import stored_flags
 from db.models import Record, RecordStatus
 
 
 def quality_report(session: Session, *, dataset: str, examples: int = 5) -> dict[str, Any]:
     """Counts of live records failing each check, with the first few record ids of each."""
     dataset_id = dataset_id_of(session, dataset)
-    rows = session.exec(select(Record.id, Record.instruction, Record.input, Record.outputs).where(
-        Record.dataset_id == dataset_id, Record.status != RecordStatus.discarded).order_by(Record.id)).all()
+    live = session.exec(select(Record.id).where(Record.dataset_id == dataset_id,
+                                                Record.status != RecordStatus.discarded).order_by(Record.id)).all()
+    flags = stored_flags(session, dataset_id)
     counts = {name: 0 for name in CHECKS}
     found: dict[str, list[int]] = {name: [] for name in CHECKS}
-    for r in rows:
-        for name in record_flags(r.instruction, r.input, r.outputs):
+    for record_id in live:
+        for name in flags.get(record_id, ()):
             counts[name] += 1
             if len(found[name]) < examples:
-                found[name].append(r.id)
-    return {"dataset": dataset, "records": len(rows), "flags": counts, "examples": found}
+                found[name].append(record_id)
+    return {"dataset": dataset, "records": len(live), "flags": counts, "examples": found}
 
 
 # ---- coverage and the editor's live hint ---------------------------------------------------------
@@ -37,12 +39,14 @@ def quality_report(session: Session, *, dataset: str, examples: int = 5) -> dict
 def coverage_report(session: Session, *, dataset: str, fields: str = "instruction", embedder: Embedder | None = None,
                     n_clusters: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """diversity.coverage of the live records, each point also carrying its instruction, category, status and flags."""
-    records = live_records(session, dataset_id_of(session, dataset))
+    dataset_id = dataset_id_of(session, dataset)
+    records = live_records(session, dataset_id)
     vectors = part_vectors(session, records, fields, embedder or Embedder(), progress)
     report = diversity.coverage(records, vectors.mean(axis=1), n_clusters)
+    flags = stored_flags(session, dataset_id)
     for point, r in zip(report["points"], records):
         point.update(instruction=r["instruction"][:300], category=r["category"], status=r["status"],
-                     flags=sorted(record_flags(r["instruction"], r["input"], r["output"])))
+                     flags=flags.get(r["id"], []))
     return {"dataset": dataset, "records": len(records), **report}
 
 
