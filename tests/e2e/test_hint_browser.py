@@ -7,8 +7,7 @@ import time
 import pytest
 
 from tests.e2e.test_browser import ARTIFACTS, CHROMIUM, box, sign_in  # noqa: F401  (skips without chromium)
-from tests.test_ui_diversity import seed_records
-from tests.ui_server import running_studio
+from tests.test_ui_diversity import studio  # noqa: F401  (the seeded app, a fresh one for this module)
 
 pytestmark = pytest.mark.browser
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
@@ -16,16 +15,7 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from tests.e2e.test_browser import ARGS  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('hint') / 'studio.db'}"
-    ids = seed_records(url)
-    with running_studio(url) as running:
-        running.ids = ids
-        yield running
-
-
-def test_the_hint_appears_within_a_second_of_typing_a_known_instruction(studio):
+def test_the_hint_appears_within_a_second_of_typing_a_known_instruction(studio):  # noqa: F811
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
