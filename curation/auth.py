@@ -31,6 +31,9 @@ def check_login(engine: Engine, name: str, password: str) -> bool:
     from db.engine import session_for
     from db.repo import get_user
 
+    if "\x00" in (name or ""):  # no user has one, and PostgreSQL would refuse the query itself
+        verify_password(_DUMMY_HASH, password or "")
+        return False
     with session_for(engine) as session:
         user = get_user(session, (name or "").strip())
         if user is None:

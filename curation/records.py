@@ -4,7 +4,46 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
+
+NULL_BYTE = "\x00"
+
+
+def null_byte_field(fields: dict[str, str | Iterable[str] | None]) -> str | None:
+    """The name of the first field whose text holds a null byte (U+0000), or None when none does.
+
+    PostgreSQL's text type cannot store U+0000, so such text is refused on every database alike,
+    never stripped: only the person who wrote it knows what it should have said. A field may be
+    one text or a list of texts (categories, domains).
+    """
+    for name, value in fields.items():
+        texts = [value] if isinstance(value, str) else list(value or [])
+        if any(isinstance(text, str) and NULL_BYTE in text for text in texts):
+            return name
+    return None
+
+
+def null_byte_reason(field_name: str) -> str:
+    """Why text holding a null byte is refused, naming the field: `the output holds a null byte (\\0)`."""
+    return f"the {field_name} holds a null byte (\\0)"
+
+
+def output_fields(outputs: list[str], prefix: str = "") -> dict[str, str]:
+    """Outputs by the names the editor shows: the first is "output", the others "output 2", "output 3"..."""
+    return {f"{prefix}output" if n == 1 else f"{prefix}output {n}": o for n, o in enumerate(outputs or [], start=1)}
+
+
+def record_fields(draft: "RecordDraft") -> dict[str, str | None]:
+    """A record's stored text by the name a person calls each field (what null_byte_field checks)."""
+    fields: dict[str, str | None] = {"instruction": draft.instruction, "input": draft.input}
+    fields.update(output_fields(draft.outputs))
+    fields.update({"system prompt": draft.system_prompt, "category": draft.category, "id": draft.external_id})
+    # Turns are counted from 0, as the sharegpt and messages readers count them in their other reasons.
+    for number, message in enumerate(draft.messages or []):
+        if isinstance(message, dict):
+            fields[f"content of turn {number}"] = message.get("content")
+    return fields
+
 
 def normalize_text(text: str | None) -> str:
     """Text as compared for exact duplicates: NFKC, whitespace collapsed and trimmed.

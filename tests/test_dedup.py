@@ -226,7 +226,7 @@ def test_decisions_survive_a_rerun_and_a_restart_and_are_undoable(db_url, embedd
         ids = add_dataset(session)
         service.run_dedup(session, dataset="demo", embedder=embedder)
         decision = service.decide(session, dataset="demo", record_ids=[ids[0], ids[1]], decision="keep_one",
-                                  keep_id=ids[1], by="cur")
+                                  keep_id=ids[1], by="cur", versions={ids[0]: 1, ids[1]: 1})
         discarded = repo.get_record(session, ids[0])
         assert (discarded.status.value, discarded.version) == ("discarded", 2)
         assert repo.history(session, "record", ids[0])[-1].reason == f"duplicate of record {ids[1]}"
@@ -251,7 +251,8 @@ def test_not_duplicates_keeps_records_apart_until_undone(session, embedder):
 
     ids = add_dataset(session)
     service.run_dedup(session, dataset="demo", embedder=embedder)
-    decision = service.decide(session, dataset="demo", record_ids=[ids[2], ids[5]], decision="not_duplicates")
+    decision = service.decide(session, dataset="demo", record_ids=[ids[2], ids[5]], decision="not_duplicates",
+                              versions={ids[2]: 1, ids[5]: 1})
     assert service.exact_duplicate_groups(session, dataset="demo") == []
     assert service.run_dedup(session, dataset="demo", embedder=embedder).exact_groups == []
     service.undo_decision(session, decision_id=decision)
@@ -264,7 +265,7 @@ def test_merge_gathers_distinct_outputs_into_the_kept_record_and_undoes(session)
 
     ids = add_dataset(session, rows=RECORDS[:3] + [("Give three tips for staying healthy.", "", "Eat well,  sleep, move.")])
     decision = service.decide(session, dataset="demo", record_ids=[ids[0], ids[1], ids[3]], decision="merge",
-                              keep_id=ids[0], by="cur")
+                              keep_id=ids[0], by="cur", versions={i: 1 for i in ids})
     kept = repo.get_record(session, ids[0])
     assert kept.outputs == ["Eat well, sleep, move.", "Drink water, rest, walk."]  # the third only differs in spaces
     assert [repo.get_record(session, i).status.value for i in ids] == ["draft", "discarded", "draft", "discarded"]
@@ -288,6 +289,19 @@ def test_a_decision_on_a_stale_version_is_refused_and_changes_nothing(session):
     assert session.query(DuplicateDecision).count() == 0
 
 
+def test_a_decision_without_the_versions_seen_is_refused_and_changes_nothing(session):
+    from curation.services import dedup as service
+    from db import repo
+    from db.dedup_tables import DuplicateDecision
+
+    ids = add_dataset(session)
+    with pytest.raises(service.DedupError) as error:
+        service.decide(session, dataset="demo", record_ids=[ids[0], ids[1]], decision="keep_one", keep_id=ids[1],
+                       versions={ids[1]: 1})
+    assert str(error.value) == (f"say which version of record(s) {ids[0]} the decision is based on: "
+                                "reload the group and decide again")
+    assert [repo.get_record(session, i).status.value for i in ids[:2]] == ["draft", "draft"]
+    assert session.query(DuplicateDecision).count() == 0
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -302,7 +316,7 @@ def test_a_bad_decision_is_refused_with_its_reason(session, kwargs, message):
 
     add_dataset(session)
     with pytest.raises(service.DedupError) as error:
-        service.decide(session, **kwargs)
+        service.decide(session, versions={1: 1, 2: 1, 99: 1}, **kwargs)
     assert str(error.value) == message
 
 

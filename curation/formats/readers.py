@@ -6,7 +6,7 @@ from pathlib import Path
 
 from curation.formats import containers, rows, sni
 from curation.formats.errors import FormatError, RejectedRow, RowError
-from curation.records import RecordDraft, TaskDraft
+from curation.records import RecordDraft, TaskDraft, null_byte_field, null_byte_reason, record_fields
 
 IMPORT_FORMATS = ("auto", "alpaca", "dolly", "sni", "self-instruct", "sharegpt", "messages",
                   "prompt-completion", "csv", "parquet")
@@ -38,7 +38,9 @@ def read_file(path: str | Path, format: str = "auto", mapping: dict[str, str] | 
         if format not in ("auto", "sni"):
             raise FormatError(name, f"is a single JSON object, not {format} records")
         task = sni.parse_task(raw.document, name=path.stem, source_file=path.name)
-        return ParsedFile(name, "sni", records=list(task.instances), tasks=[task], rows_read=len(task.instances))
+        rejected = sni.take_unstorable_instances(task)
+        return ParsedFile(name, "sni", records=list(task.instances), tasks=[task], rejected=rejected,
+                          rows_read=len(task.instances) + len(rejected))
     if format == "sni":
         raise FormatError(name, "is not a Super-NaturalInstructions task (expected one JSON object)")
     if mapping and raw.columns is not None:
@@ -61,6 +63,7 @@ def read_file(path: str | Path, format: str = "auto", mapping: dict[str, str] | 
             continue
         try:
             drafts = convert(row)
+            _refuse_unstorable(drafts)
         except RowError as exc:
             parsed.rejected.append(RejectedRow(location, str(exc)))
             continue
@@ -69,6 +72,13 @@ def read_file(path: str | Path, format: str = "auto", mapping: dict[str, str] | 
             draft.source_file, draft.source_line = path.name, line
         parsed.records.extend(drafts)
     return parsed
+
+
+def _refuse_unstorable(drafts: list[RecordDraft]) -> None:
+    """RowError when a record holds text no database can store (a null byte), naming the field."""
+    for draft in drafts:
+        if unstorable := null_byte_field(record_fields(draft)):
+            raise RowError(null_byte_reason(unstorable))
 
 
 def _line_number(location: str) -> int:

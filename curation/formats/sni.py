@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from curation.formats.errors import FormatError
-from curation.records import SNI_LIST_FIELDS, SNI_TEXT_FIELDS, ExampleDraft, RecordDraft, TaskDraft
+from curation.formats.errors import FormatError, RejectedRow
+from curation.records import (SNI_LIST_FIELDS, SNI_TEXT_FIELDS, ExampleDraft, RecordDraft, TaskDraft,
+                              null_byte_field, null_byte_reason, output_fields)
 
 EXAMPLE_KEYS = {"Positive Examples": "positive", "Negative Examples": "negative"}
 EXAMPLE_FIELDS = ("input", "output", "explanation", "suggestion")
@@ -42,6 +43,8 @@ def parse_task(document: dict, name: str, source_file: str) -> TaskDraft:
                 text, shapes[key] = _text_value(value)
             except ValueError as exc:
                 raise FormatError(source_file, f"'{key}' {exc}") from None
+            if null_byte_field({key: text}):
+                raise FormatError(source_file, null_byte_reason(f"'{key}'"))
             setattr(task, SNI_TEXT_FIELDS[key], text if text is not None or key != "Definition" else "")
         elif key in SNI_LIST_FIELDS:
             task.lists[SNI_LIST_FIELDS[key]] = value
@@ -68,6 +71,8 @@ def _parse_example(example: Any, kind: str, key: str, index: int, source_file: s
     for field_name in ("input", "output"):
         if values[field_name] is not None and not isinstance(values[field_name], str):
             raise FormatError(source_file, f"'{key}' item {index}: '{field_name}' must be text")
+    if unstorable := null_byte_field(values):
+        raise FormatError(source_file, f"'{key}' item {index}: {null_byte_reason(unstorable)}")
     return ExampleDraft(
         kind=kind,
         input=values["input"] or "",
@@ -102,6 +107,22 @@ def _parse_instance(instance: Any, index: int, definition: str, source_file: str
             "unknown": {k: v for k, v in instance.items() if k not in ("id", "input", "output")},
         },
     )
+
+
+def take_unstorable_instances(task: TaskDraft) -> list[RejectedRow]:
+    """Take out of the task the instances whose text cannot be stored (a null byte); returns them as rejected.
+
+    Unlike a bad definition or example, which refuses the whole file, a bad instance costs only itself.
+    """
+    kept, rejected = [], []
+    for record in task.instances:
+        unstorable = null_byte_field({"input": record.input, **output_fields(record.outputs), "id": record.external_id})
+        if unstorable:
+            rejected.append(RejectedRow(f"instance {record.source_line}", null_byte_reason(unstorable)))
+        else:
+            kept.append(record)
+    task.instances = kept
+    return rejected
 
 
 def _write_text(text: str | None, shape: Any) -> Any:

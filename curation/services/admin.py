@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from curation.auth import hash_password
-from curation.services.annotation import InvalidInput
+from curation.services.annotation import InvalidInput, refuse_null_bytes
 from curation.services.permissions import Actor, authorize
 from db import repo
 from db.models import Dataset, Role, User
@@ -15,6 +15,7 @@ def add_user(session: Session, name: str, role: str, password: str) -> User:
     name = (name or "").strip()
     if not name or any(c.isspace() for c in name):
         raise InvalidInput("a user name is one word")
+    refuse_null_bytes({"user name": name})
     if repo.get_user(session, name) is not None:
         raise InvalidInput(f"there is already a user named {name!r}")
     try:
@@ -61,9 +62,12 @@ def admin_add_user(session: Session, actor: Actor, name: str, role: str, passwor
 
 def admin_set_role(session: Session, actor: Actor, name: str, role: str) -> User:
     authorize(actor, "manage")
+    refuse_null_bytes({"user name": name})
     user = repo.get_user(session, name)
     if user is None:
         raise InvalidInput(f"there is no user named {name!r}")
+    if role not in {r.value for r in Role}:
+        raise InvalidInput(f"there is no role {role!r}: choose one of {', '.join(r.value for r in Role)}")
     if user.name == actor.name and Role(role) != Role.admin:
         raise InvalidInput("you cannot take away your own admin role")
     user.role = Role(role)
@@ -78,6 +82,7 @@ def create_dataset(session: Session, actor: Actor, name: str, description: str =
     name = (name or "").strip()
     if not name:
         raise InvalidInput("the dataset needs a name")
+    refuse_null_bytes({"dataset name": name, "description": description, "license": license, "language": language})
     if repo.get_dataset(session, name) is not None:
         raise InvalidInput(f"there is already a dataset named {name!r}")
     dataset = Dataset(name=name, description=description or "", license=license or None, language=language or None)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from curation.records import RecordDraft
+from curation.records import RecordDraft, null_byte_field, null_byte_reason, record_fields
 from curation.services.permissions import Actor, authorize, can_edit
 from db import repo
 from db.models import Record, RecordStatus
@@ -29,6 +29,23 @@ class InvalidInput(ValueError):
     """The form cannot be saved as it is; the message says what to fix."""
 
 
+def required_version(expected_version: int | None, entity: str, item_id: int) -> int:
+    """The version an edit was based on; an edit without one would overwrite unseen changes, so it is refused."""
+    if expected_version is None or isinstance(expected_version, bool):
+        raise InvalidInput(f"an edit of {entity} #{item_id} must say which version it was based on: "
+                           f"reopen the {entity} and save again")
+    try:
+        return int(expected_version)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"the version of {entity} #{item_id} must be a number, not {expected_version!r}") from None
+
+
+def refuse_null_bytes(fields: dict) -> None:
+    """InvalidInput naming the first field whose text holds a null byte (no database here can store one)."""
+    if unstorable := null_byte_field(fields):
+        raise InvalidInput(f"{null_byte_reason(unstorable)}; remove it and save again")
+
+
 @dataclass
 class RecordForm:
     """The fields of the record editor."""
@@ -44,6 +61,9 @@ class RecordForm:
         outputs = [o for o in (self.outputs or []) if o and o.strip()]
         if not (self.instruction or "").strip():
             raise InvalidInput("the instruction is empty")
+        refuse_null_bytes({"dataset name": self.dataset, **record_fields(RecordDraft(
+            instruction=self.instruction, input=self.input, outputs=outputs, system_prompt=self.system_prompt,
+            category=self.category))})
         return RecordForm(self.dataset, self.instruction, self.input or "", outputs,
                           (self.system_prompt or "").strip() and self.system_prompt or None,
                           (self.category or "").strip() or None)
@@ -121,8 +141,10 @@ def change_record(session: Session, actor: Actor, record_id: int, action: str, *
     """Save, submit, approve, reject or discard a record, with the form's edits in the same revision."""
     record = repo.get_record(session, int(record_id))
     authorize(actor, action, created_by=record.created_by, status=RecordStatus(record.status))
+    version = required_version(expected_version, "record", record.id)
     if action == "reject" and not (reason or "").strip():
         raise InvalidInput("say why it is rejected: the annotator sees the reason")
+    refuse_null_bytes({"review note" if action == "reject" else "reason": reason})
     changes: dict[str, Any] = {}
     if form is not None and action != "discard":
         changes = _form_changes(record, form.cleaned())
@@ -133,8 +155,9 @@ def change_record(session: Session, actor: Actor, record_id: int, action: str, *
     elif action == "approve":
         changes["review_note"] = None
     if not changes:
+        if version != record.version:  # even a no-op must not pretend the stale form was current
+            raise repo.ConflictError("record", record.id, version, repo.snapshot(record))
         return record_view(session, actor, record)
-    version = record.version if expected_version is None else int(expected_version)
     note = {"save": "edited", "submit": "submitted", "approve": "approved", "reject": "rejected",
             "discard": "discarded"}[action]
     if action in ("approve", "reject", "submit") and set(changes) - {"status", "review_note"}:

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from curation import dedup
 from curation.embeddings import DEFAULT_FIELDS, FIELDS, Embedder, embed_cached, record_parts
-from curation.records import normalize_text
+from curation.records import NULL_BYTE, normalize_text, null_byte_reason
 from db import repo
 from db.dedup_tables import DedupRun, DuplicateDecision, DuplicatePair
 from db.models import Record, RecordStatus, utcnow
@@ -73,7 +73,7 @@ def live_records(session: Session, dataset_id: int, discarded: bool = False,
                   ids: list[int] | None = None) -> list[dict[str, Any]]:
     """Records of the dataset (not discarded, unless asked; only `ids` if given) as plain dicts in id order."""
     columns = (Record.id, Record.instruction, Record.input, Record.outputs, Record.status, Record.category,
-               Record.created_by, Record.created_at, Record.content_hash)
+               Record.created_by, Record.created_at, Record.content_hash, Record.version)
     query = select(*columns).where(Record.dataset_id == dataset_id).order_by(Record.id)
     query = query if discarded else query.where(Record.status != RecordStatus.discarded)
     if ids is not None:
@@ -83,7 +83,8 @@ def live_records(session: Session, dataset_id: int, discarded: bool = False,
         rows = _rows(session, query)
     return [{"id": r.id, "instruction": r.instruction, "input": r.input, "output": (r.outputs or [""])[0],
              "status": getattr(r.status, "value", r.status), "category": r.category, "created_by": r.created_by,
-             "created_at": r.created_at.isoformat(), "content_hash": r.content_hash} for r in rows]
+             "created_at": r.created_at.isoformat(), "content_hash": r.content_hash, "version": r.version}
+            for r in rows]
 
 
 def _live_hashes(session: Session, dataset_id: int) -> dict[int, str]:
@@ -121,6 +122,8 @@ def _groups(session: Session, dataset_id: int, kind: str, pairs: list[tuple[int,
 def part_vectors(session: Session, records: list, fields: str, embedder: Embedder,
                   progress: Progress | None = None) -> np.ndarray:
     """(records, parts, dim) vectors, from the cache where it has them."""
+    if not records:  # an empty dataset: no vectors, but the shape the index expects (reshape cannot infer it)
+        return np.zeros((0, len(FIELDS[fields]), embedder.dim), dtype=np.float32)
     texts = [t for r in records for t in record_parts(fields, r["instruction"], r["input"], r["output"])]
     vectors = embed_cached(session, embedder, texts, progress)
     session.commit()  # keep what was embedded, even if a later step fails
@@ -274,15 +277,18 @@ def forget_runs(session: Session, *, dataset: str) -> int:
 # ---- curator decisions ------------------------------------------------------------------------
 
 def decide(session: Session, *, dataset: str, record_ids: list[int], decision: str, keep_id: int | None = None,
-           versions: dict[int, int] | None = None, by: str | None = None, reason: str | None = None) -> int:
+           versions: dict[int, int], by: str | None = None, reason: str | None = None) -> int:
     """Record a decision on a group and carry it out; returns its id. Raises repo.ConflictError on a stale version.
 
     keep_one: the others are discarded. merge: the kept record gains the others' distinct outputs, the others
     are discarded. not_duplicates: nothing changes, and these records are never grouped together again.
-    `versions` are the record versions the curator looked at (default: the current ones).
+    `versions` are the record versions the curator looked at, one per record: a record changed since is a
+    conflict, so a decision never rests on text nobody saw.
     """
     if decision not in DECISIONS:
         raise DedupError(f"unknown decision {decision!r}: choose one of {', '.join(DECISIONS)}")
+    if reason and NULL_BYTE in reason:  # no database here stores one
+        raise DedupError(f"{null_byte_reason('reason')}; remove it and decide again")
     ids = sorted(set(record_ids))
     if len(ids) < 2:
         raise DedupError("a decision needs two or more records")
@@ -292,11 +298,17 @@ def decide(session: Session, *, dataset: str, record_ids: list[int], decision: s
         raise DedupError(f"record(s) {', '.join(map(str, missing))} are not in dataset {dataset!r}")
     if decision != "not_duplicates" and keep_id not in records:
         raise DedupError(f"{decision} needs the id of the record to keep, one of {', '.join(map(str, ids))}")
-    versions = {int(k): v for k, v in (versions or {}).items()}
+    versions = {int(k): int(v) for k, v in (versions or {}).items()}
+    if unversioned := [i for i in ids if i not in versions]:
+        raise DedupError(f"say which version of record(s) {', '.join(map(str, unversioned))} the decision is based "
+                         "on: reload the group and decide again")
+    for record in records.values():
+        if versions[record.id] != record.version:
+            raise repo.ConflictError("record", record.id, versions[record.id], repo.snapshot(record))
     changes: dict[str, dict] = {}
 
     def change(record: Record, values: dict, before: dict, why: str) -> None:
-        updated = repo.update_record(session, record.id, expected_version=versions.get(record.id, record.version),
+        updated = repo.update_record(session, record.id, expected_version=versions[record.id],
                                      changes=values, by=by, reason=why)
         changes[str(record.id)] = {"version": updated.version, "before": before}
 

@@ -15,8 +15,8 @@ from sqlmodel import Session
 
 from curation.formats import sni
 from curation.quality.sni import Violation, validate_task
-from curation.records import ExampleDraft, RecordDraft, TaskDraft
-from curation.services.annotation import TRANSITIONS, InvalidInput
+from curation.records import ExampleDraft, RecordDraft, TaskDraft, output_fields
+from curation.services.annotation import TRANSITIONS, InvalidInput, refuse_null_bytes, required_version
 from curation.services.permissions import Actor, authorize, can_edit
 from curation.services.task_instances import live_instances, set_instance_status, sync_instances
 from db import repo
@@ -54,9 +54,24 @@ class TaskForm:
     examples: list[ExampleForm] = field(default_factory=list)
     instances: list[InstanceForm] = field(default_factory=list)
 
+    def text_fields(self) -> dict[str, Any]:
+        """The task's text by the names the editor shows; examples and instances are counted from 1."""
+        fields: dict[str, Any] = {
+            "dataset name": self.dataset, "task name": self.name, "definition": self.definition,
+            "emphasis & caution": self.emphasis_and_caution, "things to avoid": self.things_to_avoid,
+            "categories": self.categories, "domains": self.domains}
+        for n, e in enumerate(self.examples, start=1):
+            fields.update({f"example {n} input": e.input, f"example {n} output": e.output,
+                           f"example {n} explanation": e.explanation})
+        for n, i in enumerate(self.instances, start=1):
+            fields.update({f"instance {n} input": i.input, **output_fields(i.outputs, f"instance {n} "),
+                           f"instance {n} id": i.id})
+        return fields
+
     def cleaned(self) -> "TaskForm":
         if not (self.name or "").strip():
             raise InvalidInput("the task needs a name")
+        refuse_null_bytes(self.text_fields())
         for e in self.examples:
             if e.kind not in ("positive", "negative"):
                 raise InvalidInput(f"an example is {e.kind!r}: positive or negative")
@@ -190,7 +205,8 @@ def change_task(session: Session, actor: Actor, task_id: int, action: str, *, ex
     authorize(actor, action, created_by=task.created_by, status=status)
     if action == "reject" and not (reason or "").strip():
         raise InvalidInput("say why it is rejected: the annotator sees the reason")
-    version = task.version if expected_version is None else int(expected_version)
+    refuse_null_bytes({"review note" if action == "reject" else "reason": reason})
+    version = required_version(expected_version, "task", task.id)
     if action == "save" and form is not None and form.cleaned() == _task_view(session, actor, task).form:
         if version != task.version:
             raise repo.ConflictError("task", task.id, version, full_snapshot(session, task))
