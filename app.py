@@ -24,15 +24,26 @@ def create_app(settings):
     """The Gradio Blocks and the keyword arguments for its launch(), for `settings`."""
     from curation.auth import gradio_auth
     from curation.ui.app import build_app, launch_options
+    from starlette.middleware import Middleware
+
     from curation.ui.context import AppContext
+    from curation.ui.uploads import UploadsForCurators
     from db.engine import open_database
+
+    # The embedding stack is imported here, in one thread: index builds import it in the background, and
+    # transformers' lazy module, resolved from two threads at once, can fail ("cannot import name AutoTokenizer").
+    import sentence_transformers  # noqa: F401
+    from transformers import AutoTokenizer  # noqa: F401
 
     engine = open_database(settings.database_url)
     context = AppContext(settings=settings, engine=engine, preview_tokenizer=os.environ.get("PREVIEW_TOKENIZER"))
     demo = build_app(context)
+    demo.studio_context = context  # for tests and benchmarks that need the app's own services context
     demo.queue(default_concurrency_limit=8)
     options = dict(server_name=settings.host, server_port=settings.port, auth=gradio_auth(engine),
-                   auth_message="Sign in with the account your admin created for you.", **launch_options())
+                   auth_message="Sign in with the account your admin created for you.",
+                   max_file_size=f"{settings.max_upload_mb}mb",
+                   app_kwargs={"middleware": [Middleware(UploadsForCurators, engine=engine)]}, **launch_options())
     return demo, options
 
 

@@ -123,7 +123,9 @@ def plan_publication(session: Session, *, dataset: str, repo_id: str, statuses: 
                      configs: Iterable[str] = DEFAULT_CONFIGS, test_fraction: float = 0.1,
                      seed: int = 0) -> PublicationPlan:
     """Every row of every config and split, the record-version snapshot and the card facts (no network)."""
-    statuses = [RecordStatus(s).value for s in statuses]
+    statuses = [getattr(s, "value", s) for s in statuses]
+    if unknown := [s for s in statuses if s not in {k.value for k in RecordStatus}]:
+        raise PublishError(f"unknown status {unknown[0]!r}; choose from {', '.join(k.value for k in RecordStatus)}")
     if not statuses or RecordStatus.discarded.value in statuses:
         raise PublishError("choose the statuses to publish (discarded records are never published)")
     configs = list(dict.fromkeys(configs))

@@ -12,29 +12,11 @@ import pytest
 from curation.cli import main
 from curation.formats import FormatError, read_file
 from curation.services import admin, annotation, tasks
-from curation.services.annotation import InvalidInput, RecordForm
-from curation.services.permissions import Actor
+from curation.services.annotation import InvalidInput
 from db import repo
 from db.engine import open_database, session_for
-from db.models import Role
 
-ANN = Actor("ann", Role.annotator)
-CURA = Actor("cura", Role.curator)
-ROOT = Actor("root", Role.admin)
-
-
-@pytest.fixture
-def studio(session):
-    for actor in (ANN, CURA, ROOT):
-        admin.add_user(session, actor.name, actor.role.value, "password-" + actor.name)
-    admin.create_dataset(session, ROOT, "demo")
-    session.commit()
-    return session
-
-
-def form(**fields) -> RecordForm:
-    values = {"dataset": "demo", "instruction": "Name the capital of France.", "outputs": ["Paris"]}
-    return RecordForm(**{**values, **fields})
+from tests.test_annotation_services import ANN, CURA, ROOT, form, studio  # noqa: F401 (studio: a fixture)
 
 
 def task_form(**fields) -> tasks.TaskForm:

@@ -30,7 +30,7 @@ def instances(n: int) -> dict:
 def studio(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('ui') / 'studio.db'}"
     seed(url)
-    with running_studio(url) as running:
+    with running_studio(url, max_upload_mb=1) as running:
         yield running
 
 
@@ -252,3 +252,73 @@ def test_a_missing_item_is_a_short_message(clients):
         clients["ann"].predict(999999, api_name="/record_open")
     with pytest.raises(AppError, match="Not found: task 999999 does not exist"):
         clients["ann"].predict(999999, api_name="/task_open")
+
+
+def test_an_edit_without_the_version_it_was_based_on_is_refused_everywhere(clients):
+    ann, cura = clients["ann"], clients["cura"]
+    question = "How many legs does a spider have?"
+    record_id = save(ann, instruction=question, output="Eight")[0]
+    save(ann, record_id, 1, instruction=question, output="Eight legs.")  # the annotator's version 2
+    refusal = (f"An edit of record #{record_id} must say which version it was based on: reopen the record and "
+               "save again.")
+    for api in ("/record_save", "/record_submit", "/record_discard", "/record_save_anyway"):
+        with pytest.raises(AppError) as refused:
+            save(cura, record_id, None, instruction=question, output="Six", api=api)
+        assert str(refused.value) == refusal, api
+    save(ann, record_id, 2, instruction=question, output="Eight legs.", api="/record_submit")
+    for api, extra in (("/record_approve", {}), ("/record_reject", {"note": "why"})):
+        with pytest.raises(AppError, match="must say which version it was based on"):
+            save(cura, record_id, None, instruction=question, output="Six", api=api, **extra)
+    for api, extra in (("/review_approve", ()), ("/review_reject", ("Too short",))):
+        with pytest.raises(AppError, match="must say which version it was based on"):
+            cura.predict("demo", "record", record_id, None, *extra, api_name=api)
+    opened = ann.predict(record_id, api_name="/record_open")
+    assert opened[1] == 3 and value(opened[8]) == "Eight legs." and "submitted" in opened[2]
+
+    fields = ["demo", "task_legs", "Given an animal, say how many legs it has.", "", "", [], [], EXAMPLES,
+              instances(2)]
+    task_id = ann.predict(None, None, *fields, api_name="/task_save")[0]
+    changed = [*fields[:2], "Say how many legs.", *fields[3:]]
+    for api in ("/task_save", "/task_submit", "/task_discard"):
+        with pytest.raises(AppError) as refused:
+            ann.predict(task_id, None, *changed, api_name=api) if api != "/task_discard" else \
+                cura.predict(task_id, None, *changed, api_name=api)
+        assert str(refused.value) == (f"An edit of task #{task_id} must say which version it was based on: "
+                                      "reopen the task and save again."), api
+    opened = ann.predict(task_id, api_name="/task_open")
+    assert opened[1] == 1 and opened[5] == fields[2] and "draft" in opened[2]
+
+
+def test_bad_ids_get_a_short_plain_message_and_no_traceback(clients, capfd):
+    ann = clients["ann"]
+    capfd.readouterr()
+    for api, what in (("/record_open", "record id"), ("/task_open", "task id")):
+        with pytest.raises(AppError) as refused:
+            ann.predict("abc", api_name=api)
+        assert str(refused.value) == f"The {what} must be a whole number, not 'abc'."
+    with pytest.raises(AppError) as refused:
+        save(ann, "1.5", None)
+    assert str(refused.value) == "The record id must be a whole number, not '1.5'."
+    with pytest.raises(AppError) as refused:  # quotes arrive as typed, not as HTML entities
+        ann.predict(None, None, "nope", "", "", "Say hi.", "", "Hi", "", api_name="/record_save")
+    assert str(refused.value) == "There is no dataset named 'nope'."
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_only_curators_and_admins_upload_files_and_not_too_large(studio):
+    import httpx
+
+    def signed_in(name):
+        client = httpx.Client(base_url=studio.url, timeout=30)
+        assert client.post("/login", data={"username": name, "password": PASSWORDS[name]}).status_code == 200
+        return client
+
+    small = {"files": ("rows.jsonl", b'{"instruction": "Say hi.", "output": "Hi"}\n', "application/json")}
+    refused = signed_in("ann").post("/gradio_api/upload", files=small)
+    assert (refused.status_code, refused.json()) == (403, {"detail": "Not allowed: only curators and admins upload files."})
+    assert httpx.post(f"{studio.url}/gradio_api/upload", files=small).status_code == 401  # nobody signed in
+    curator = signed_in("cura")
+    taken = curator.post("/gradio_api/upload", files=small)
+    assert taken.status_code == 200 and taken.json()[0].endswith("rows.jsonl")
+    too_large = curator.post("/gradio_api/upload", files={"files": ("big.jsonl", b"x" * (1024 * 1024 + 1))})
+    assert too_large.status_code == 413

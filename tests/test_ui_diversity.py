@@ -86,7 +86,7 @@ def test_a_search_lists_exact_then_near_duplicates_most_similar_first(clients, s
     assert summary.startswith("**3** near-duplicate groups (3 pairs) at similarity ≥ **0.95** · **1** exact-duplicate")
     assert groups_of(table) == [("exact copy", f"#{i[6]}, #{i[7]}"), ("same meaning", f"#{i[4]}, #{i[5]}"),
                                 ("same meaning", f"#{i[2]}, #{i[3]}"), ("same meaning", f"#{i[0]}, #{i[1]}")]
-    assert ids == f"{i[6]},{i[7]}" and index == 0 and "Group 1 of 4" in group
+    assert ids == f"{i[6]}@1,{i[7]}@1" and index == 0 and "Group 1 of 4" in group
     # A stricter threshold drops the France pair (0.97) without searching again.
     summary, table, *_ = clients["cura"].predict("demo", SEMANTIC, 0.98, api_name="/diversity_groups")
     assert summary.startswith("**2** near-duplicate groups (2 pairs) at similarity ≥ **0.98**")
@@ -110,7 +110,8 @@ def test_keep_one_discards_the_rest_and_undo_restores_them(clients, studio):
     i, cura = studio.ids, clients["cura"]
     cura.predict("demo", SEMANTIC, BOTH, 0.95, api_name="/diversity_run")
     # The healthy-tips pair: the submitted record is proposed (submitted beats draft).
-    answer = cura.predict("demo", f"{i[2]},{i[3]}", str(i[3]), SEMANTIC, 0.95, 2, api_name="/diversity_keep_one")
+    answer = cura.predict("demo", f"{i[2]}@1,{i[3]}@1", str(i[3]), SEMANTIC, 0.95, 2,
+                          api_name="/diversity_keep_one")
     summary, table, _, _, _, _, decisions, undo = answer
     assert statuses(studio.database_url, i[2:4]) == ["discarded", "submitted"]
     assert summary.startswith("**2** near-duplicate groups") and f"#{i[2]}, #{i[3]}" not in str(table)
@@ -122,10 +123,23 @@ def test_keep_one_discards_the_rest_and_undo_restores_them(clients, studio):
     assert summary.startswith("**3** near-duplicate groups") and decisions["data"][0][-1] == "undone"
 
 
+def test_a_decision_must_name_the_versions_the_curator_saw(clients, studio):
+    i, cura = studio.ids, clients["cura"]
+    groups = cura.predict("demo", SEMANTIC, 0.95, api_name="/diversity_groups")
+    assert groups[4] == f"{i[6]}@1,{i[7]}@1"  # the first group (exact copies) as the page holds it
+    with pytest.raises(AppError) as refused:
+        cura.predict("demo", f"{i[4]},{i[5]}", str(i[4]), SEMANTIC, 0.95, 0, api_name="/diversity_keep_one")
+    assert str(refused.value) == (f"Say which version of record(s) {i[4]}, {i[5]} the decision is based on: "
+                                  "reload the group and decide again.")
+    with pytest.raises(AppError, match=f"record {i[5]} was changed by|saved this record first"):
+        cura.predict("demo", f"{i[4]}@1,{i[5]}@7", str(i[4]), SEMANTIC, 0.95, 0, api_name="/diversity_keep_one")
+    assert statuses(studio.database_url, i[4:6]) == ["draft", "draft"]
+
+
 def test_not_duplicates_removes_the_group_for_good(clients, studio):
     i, cura = studio.ids, clients["cura"]
     cura.predict("demo", SEMANTIC, BOTH, 0.95, api_name="/diversity_run")
-    summary, table, *_ = cura.predict("demo", f"{i[0]},{i[1]}", "", SEMANTIC, 0.95, 0,
+    summary, table, *_ = cura.predict("demo", f"{i[0]}@1,{i[1]}@1", "", SEMANTIC, 0.95, 0,
                                       api_name="/diversity_not_duplicates")
     assert statuses(studio.database_url, i[0:2]) == ["approved", "draft"]
     assert f"#{i[0]}, #{i[1]}" not in str(table)
@@ -136,7 +150,7 @@ def test_not_duplicates_removes_the_group_for_good(clients, studio):
 def test_an_annotator_cannot_search_or_decide(clients, studio):
     i, ann = studio.ids, clients["ann"]
     with pytest.raises(AppError, match="Not allowed: this needs the curator role"):
-        ann.predict("demo", f"{i[4]},{i[5]}", str(i[4]), SEMANTIC, 0.95, 0, api_name="/diversity_keep_one")
+        ann.predict("demo", f"{i[4]}@1,{i[5]}@1", str(i[4]), SEMANTIC, 0.95, 0, api_name="/diversity_keep_one")
     with pytest.raises(AppError, match="Not allowed: this needs the curator role"):
         ann.predict("demo", SEMANTIC, BOTH, 0.95, api_name="/diversity_run")
     assert statuses(studio.database_url, i[4:6]) == ["draft", "draft"]
@@ -182,6 +196,9 @@ def test_the_editor_hint_finds_a_known_instruction_fast(studio):
 
 
 def test_saving_a_near_duplicate_asks_for_confirmation_first(clients, studio):
+    from curation.ui.near_duplicate_hint import warm_index
+
+    warm_index(studio.context, "demo")  # as the hint does while someone types; a save itself never waits for it
     annotator = Client(studio.url, auth=("ben", PASSWORDS["ben"]), verbose=False)
     reworded = ("Name the capital of France, please.", "Paris")
 

@@ -14,6 +14,7 @@ ROLES = {"root": "admin", "ann": "annotator", "ben": "annotator", "cura": "curat
 class Studio:
     url: str
     database_url: str
+    context: object = None  # the app's AppContext (its engine keys the near-duplicate indexes)
 
 
 def free_port() -> int:
@@ -39,15 +40,15 @@ def seed(database_url: str) -> None:
 
 
 @contextmanager
-def running_studio(database_url: str, **env) -> Iterator[Studio]:
-    """Serve the app on a free port until the block ends."""
+def running_studio(database_url: str, **settings) -> Iterator[Studio]:
+    """Serve the app on a free port until the block ends; `settings` override Settings fields."""
     import app
     from curation.config import Settings
 
     port = free_port()
-    demo, options = app.create_app(Settings.from_env(database_url=database_url, port=port))
+    demo, options = app.create_app(Settings.from_env(database_url=database_url, port=port, **settings))
     demo.launch(prevent_thread_lock=True, quiet=True, **options)
     try:
-        yield Studio(f"http://127.0.0.1:{port}", database_url)
+        yield Studio(f"http://127.0.0.1:{port}", database_url, demo.studio_context)
     finally:
         demo.close()

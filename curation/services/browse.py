@@ -8,11 +8,12 @@ from typing import Any
 from sqlalchemy import String, cast, func, or_, select
 from sqlmodel import Session
 
+from curation.records import null_byte_field, null_byte_reason
+from curation.services.annotation import InvalidInput
 from db.flag_tables import RecordFlag
 from db.models import Dataset, Record, RecordStatus, Task
 
 PAGE_SIZE = 50
-TEXT_COUNT_LIMIT = 1000  # a text search counts its matches up to this many ("1,000+")
 ANY_FLAG = "any"  # BrowseQuery.flag: records that fail at least one quality check
 SORTS = {
     "Last updated": ("updated_at", True),
@@ -45,7 +46,12 @@ class BrowsePage:
     total: int
     page: int
     pages: int
-    capped: bool = False  # total is a lower bound (a text search with more matches than TEXT_COUNT_LIMIT)
+    asked: int = 1  # the page asked for: past the last one, `page` is the last page instead
+
+    @property
+    def past_end(self) -> bool:
+        """The page asked for does not exist (there are fewer pages), so the last page was given."""
+        return self.asked > self.pages
 
 
 def _like(text: str) -> str:
@@ -70,11 +76,16 @@ def _contains(session: Session, column, pattern: str):
 
 
 def browse(session: Session, query: BrowseQuery) -> BrowsePage:
-    """The page `query.page` (from 1) of the items that match, and how many match in all.
+    """The page `query.page` (from 1) of the items that match, and how many match in all (an exact count).
 
-    The page's ids come first from an index walk (ix_record_browse_*), then only those rows are read,
-    so a page costs the same at 100 records or 100,000. A text search counts up to TEXT_COUNT_LIMIT.
+    A page past the last gives the last page (`asked` says which was asked for). Without a text search the
+    page's ids come from an index walk (ix_record_browse_*), then only those rows are read, so a page costs
+    the same at 100 records or 100,000. A text search scans the filtered rows once to count and once more for
+    the page: deep pages of a search cost a scan, as the search itself does.
     """
+    if field_name := null_byte_field({"search text": query.text, "dataset": query.dataset, "category": query.category,
+                                      "author": query.author, "status": query.status, "flag": query.flag}):
+        raise InvalidInput(f"{null_byte_reason(field_name)}: no record can match it")
     model = Task if query.kind == "tasks" else Record
     filters = []
     if query.dataset:
@@ -91,31 +102,24 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
             filters.append(Record.category == query.category)
     if query.flag:
         filters.append(_flagged(model, query.flag))
-    searching = bool(query.text and query.text.strip())
-    if searching:
+    if query.text and query.text.strip():
         pattern = _like(query.text.strip())
         fields = [Task.name, Task.definition] if model is Task else [Record.instruction, Record.input,
                                                                        cast(Record.outputs, String)]
         filters.append(or_(*[_contains(session, f, pattern) for f in fields]))
-    matching = select(model.id).where(*filters)
     column, descending = SORTS.get(query.sort, SORTS["Last updated"])
     order = getattr(model, column)
     ordering = [order.desc() if descending else order.asc()]
     if column != "id":
         ordering.append(model.id.desc() if descending else model.id.asc())
-    if searching:
-        # One scan: the first TEXT_COUNT_LIMIT + 1 matches in order give both the count and the page.
-        found = list(session.execute(matching.order_by(*ordering).limit(TEXT_COUNT_LIMIT + 1)).scalars())
-        total = len(found)
-    else:
-        total = session.execute(select(func.count()).select_from(model).where(*filters)).scalar_one()
-    pages = max(1, -(-min(total, TEXT_COUNT_LIMIT if searching else total) // query.page_size))
-    page = min(max(1, int(query.page or 1)), pages)
-    offset = (page - 1) * query.page_size
-    if searching:
-        ids = found[offset:offset + query.page_size]
-    else:
-        ids = list(session.execute(matching.order_by(*ordering).offset(offset).limit(query.page_size)).scalars())
+    total = session.execute(select(func.count()).select_from(model).where(*filters)).scalar_one()
+    pages = max(1, -(-total // query.page_size))
+    asked = max(1, int(query.page or 1))
+    page = min(asked, pages)
+    ids = []
+    if total:
+        ids = list(session.execute(select(model.id).where(*filters).order_by(*ordering)
+                                   .offset((page - 1) * query.page_size).limit(query.page_size)).scalars())
     position = {item_id: n for n, item_id in enumerate(ids)}
     if model is Task:
         rows = session.execute(select(Task.id, Task.name, Task.definition, Task.status, Task.categories,
@@ -125,7 +129,7 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
             columns=["ID", "Task", "Definition", "Status", "Categories", "Author", "Updated"],
             rows=[[r.id, r.name, _short(r.definition, 100), _status(r.status), ", ".join(r.categories or []),
                    r.created_by or "", _when(r.updated_at)] for r in rows],
-            total=total, page=page, pages=pages, capped=searching and total > TEXT_COUNT_LIMIT)
+            total=total, page=page, pages=pages, asked=asked)
     rows = session.execute(select(Record.id, Record.instruction, Record.input, Record.outputs, Record.status,
                                   Record.category, Record.created_by, Record.updated_at)
                            .where(Record.id.in_(ids))).all()
@@ -135,8 +139,7 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
         rows=[[r.id, _short(r.instruction) + (f" · {_short(r.input, 60)}" if r.input else ""),
                _short((r.outputs or [""])[0], 100), _status(r.status), r.category or "", r.created_by or "",
                _when(r.updated_at)] for r in rows],
-        total=min(total, TEXT_COUNT_LIMIT) if searching else total, page=page, pages=pages,
-        capped=searching and total > TEXT_COUNT_LIMIT)
+        total=total, page=page, pages=pages, asked=asked)
 
 
 def _flagged(model, flag: str):

@@ -11,14 +11,14 @@ from typing import Callable, Iterable
 
 from sqlmodel import Session, select
 
-from curation.publish import (DEFAULT_CONFIGS, DEFAULT_STATUSES, PublishError, plan_publication,
-                              push_publication)
+from curation.publish import (CONFIGS, DEFAULT_CONFIGS, DEFAULT_STATUSES, PublishError, near_duplicate_groups,
+                              plan_publication, push_publication, split_records)
 from curation.services.permissions import Actor, PermissionDenied
 from curation.training.launchers import JobState, LaunchError, Launcher, launcher_for
 from curation.training.spec import SFTJob, build_spec, spec_from_dict
 from db import repo
 from db.jobs_tables import FINISHED, JobStatus, Publication, TrainingJob
-from db.models import utcnow
+from db.models import Record, RecordStatus, utcnow
 
 LauncherFactory = Callable[[str, dict], Launcher]
 
@@ -49,6 +49,46 @@ def publish_dataset(session: Session, *, dataset: str, repo_id: str, token: str 
     session.commit()
     session.refresh(publication)
     return publication
+
+
+def publication_counts(session: Session, *, dataset: str, statuses: Iterable[str], actor: Actor | None,
+                       configs: Iterable[str] = DEFAULT_CONFIGS, test_fraction: float = 0.1,
+                       seed: int = 0) -> dict:
+    """How many records publishing would send: {"total", "by_status", "splits": {"train", "test"}, "configs"}.
+
+    The split is publish_dataset's own (plan_publication's near-duplicate groups and split_records) over the
+    records' ids and categories alone: no rows, card or token lengths are built. Every chosen status is listed,
+    0 included; no status chosen counts nothing. Each config (format) holds every one of these records.
+    """
+    _may_publish(actor)
+    configs = list(dict.fromkeys(configs))
+    unknown_configs = [c for c in configs if c not in CONFIGS]
+    if unknown_configs:
+        raise PublishError(f"unknown format {unknown_configs[0]!r}; choose from {', '.join(CONFIGS)}")
+    names = [getattr(s, "value", s) for s in statuses]
+    known = [s.value for s in RecordStatus]
+    unknown = [s for s in names if s not in known]
+    if unknown:
+        raise PublishError(f"unknown status {unknown[0]!r}; choose from {', '.join(known)}")
+    chosen = [RecordStatus(s) for s in dict.fromkeys(names)]
+    if RecordStatus.discarded in chosen:
+        raise PublishError("discarded records are never published")
+    found = repo.get_dataset(session, dataset)
+    if found is None:
+        raise PublishError(f"no dataset named {dataset!r}")
+    records = session.exec(select(Record.id, Record.category, Record.status).where(
+        Record.dataset_id == found.id, Record.status.in_(chosen)).order_by(Record.id)).all() if chosen else []
+    by_status = dict.fromkeys((s.value for s in chosen), 0)
+    for record in records:
+        by_status[RecordStatus(record.status).value] += 1
+    splits = {"train": 0, "test": 0}
+    if records:
+        groups, _ = near_duplicate_groups(session, dataset)
+        side = split_records([(r.id, r.category) for r in records], groups, test_fraction=test_fraction,
+                             seed=seed)
+        for where in side.values():
+            splits[where] += 1
+    return {"total": len(records), "by_status": by_status, "splits": splits, "configs": configs}
 
 
 def publications(session: Session, *, dataset: str | None = None) -> list[Publication]:
@@ -119,7 +159,7 @@ def refresh_job(session: Session, job_id: int, *, token: str | None = None, jobs
     """Ask the launcher how the job is doing and store it (status, log tail, metrics, model revision)."""
     job = session.get(TrainingJob, job_id)
     if job is None:
-        raise LookupError(f"no training job {job_id}")
+        raise repo.NotFoundError(f"no training job {job_id}")
     if job.status in FINISHED or not job.external_id:
         return job
     try:
@@ -140,7 +180,7 @@ def cancel_training(session: Session, job_id: int, *, token: str | None = None, 
     _may_publish(actor)
     job = session.get(TrainingJob, job_id)
     if job is None:
-        raise LookupError(f"no training job {job_id}")
+        raise repo.NotFoundError(f"no training job {job_id}")
     if job.status in FINISHED:
         return job
     launcher = _launcher_of(job, jobs_root, make_launcher)

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import pkgutil
 from pathlib import Path
 from types import ModuleType
+from typing import Any, Callable
 
 import gradio as gr
 
 from curation.ui.context import AppContext
+from curation.ui.refusals import keep_outputs_on_refusal
 from curation.ui.safe import esc
 
 log = logging.getLogger("instruct_studio.ui")
@@ -67,12 +70,95 @@ def build_app(ctx: AppContext) -> gr.Blocks:
                      for _, roles in role_tabs]
             return (line, *shown)
 
-        demo.load(signed_in, None, [who, *[tab for tab, _ in role_tabs]], api_visibility="private")
-        for fn, inputs, outputs, then in ctx._loads:
-            event = demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden")
-            if then is not None:
-                event.then(*then, api_visibility="private", show_progress="hidden")
+        # One listener for the whole page load: a round trip per tab, each asking who is signed in, kept the
+        # page busy for seconds on a small machine.
+        steps = [(signed_in, [], [who, *[tab for tab, _ in role_tabs]], None), *ctx._loads]
+        load_fn, load_inputs, load_outputs = page_load(ctx, steps)
+        demo.load(load_fn, load_inputs, load_outputs, api_visibility="private", show_progress="hidden")
+        keep_outputs_on_refusal(demo)  # last: it covers every listener registered above
     return demo
+
+
+def page_load(ctx: AppContext, steps: list[tuple]) -> tuple[Callable, list, list]:
+    """One listener (fn, inputs, outputs) that runs every page-load step (fn, inputs, outputs, then), in order.
+
+    Each step's `then` runs right after it, reading the inputs its step has just answered; a step that fails
+    leaves its outputs as they are (the toast says why), skips its `then`, and the other steps still answer.
+    Who is signed in and the dataset names are read once for all of them (ctx.page_load).
+    """
+    inputs = _distinct([c for _, step_inputs, _, then in steps for c in [*step_inputs, *(then[1] if then else [])]])
+    outputs = _distinct([c for _, _, step_outputs, then in steps for c in [*step_outputs, *(then[2] if then else [])]])
+
+    def page_loaded(request: gr.Request, *values):
+        shown = {id(c): v for c, v in zip(inputs, values)}  # what the page holds; the answers so far go over it
+        answers: dict[int, Any] = {}
+        with ctx.page_load():
+            for fn, step_inputs, step_outputs, then in steps:
+                for part in (fn, step_inputs, step_outputs), then:
+                    if part is None:
+                        continue
+                    answered = _step_answers(*part, [_value(shown, answers, c) for c in part[1]], request)
+                    if answered is None:
+                        break
+                    for component, answer in zip(part[2], answered):
+                        key = id(component)
+                        answers[key] = _merged(answers[key], answer) if key in answers else answer
+        result = [answers.get(id(c), gr.skip()) for c in outputs]
+        return result[0] if len(result) == 1 else tuple(result)
+
+    return page_loaded, inputs, outputs
+
+
+def _distinct(components: list) -> list:
+    seen: set[int] = set()
+    return [c for c in components if not (id(c) in seen or seen.add(id(c)))]
+
+
+def _is_update(answer: Any) -> bool:
+    return isinstance(answer, dict) and answer.get("__type__") == "update"
+
+
+def _value(shown: dict[int, Any], answers: dict[int, Any], component) -> Any:
+    """What `component` holds once the answers so far are applied."""
+    value = shown.get(id(component))
+    answer = answers.get(id(component), gr.skip())
+    if not _is_update(answer):
+        return answer
+    return answer.get("value", value)
+
+
+def _merged(first: Any, second: Any) -> Any:
+    """One component's answer from two steps: the second's value and settings over the first's."""
+    if not _is_update(second):
+        return {**first, "value": second} if _is_update(first) else second
+    if _is_update(first):
+        return {**first, **second}
+    return second if "value" in second else {**second, "value": first}
+
+
+def _request_parameter(fn: Callable) -> str | None:
+    """The name of fn's gr.Request parameter, which Gradio would fill in; None if it takes none."""
+    for name, parameter in inspect.signature(fn).parameters.items():
+        hint = parameter.annotation
+        if hint is gr.Request or (isinstance(hint, str) and hint.split("|")[0].strip().rsplit(".", 1)[-1] == "Request"):
+            return name
+    return None
+
+
+def _step_answers(fn: Callable, inputs: list, outputs: list, values: list, request: gr.Request) -> list | None:
+    """fn's answers, one per output; None (logged, or shown as a warning) when it failed."""
+    name = _request_parameter(fn)
+    try:
+        result = fn(*values, **({name: request} if name else {}))
+        answers = [] if not outputs else [result] if len(outputs) == 1 else list(result)
+        if len(answers) != len(outputs):
+            raise ValueError(f"{len(answers)} answers for {len(outputs)} outputs")
+        return answers
+    except gr.Error as refused:
+        gr.Warning(refused.message)
+    except Exception:  # one tab's failure must not keep the others empty
+        log.exception("page-load step %s failed", getattr(fn, "__name__", fn))
+    return None
 
 
 def launch_options() -> dict:

@@ -1,13 +1,13 @@
 """Browse: a server-side paginated table of records or tasks, filtered and sorted; a click opens the item."""
 from __future__ import annotations
 
-
 import gradio as gr
 import pandas as pd
 
 from curation.quality.records import CHECKS
 from curation.services import browse
 from curation.services.permissions import authorize
+from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, open_item
 
 TAB_TITLE = "Browse"
@@ -34,7 +34,7 @@ def build(ctx: AppContext) -> dict:
                           elem_id="browse-text")
         sort = gr.Dropdown(label="Sort by", choices=list(browse.SORTS), value="Last updated", scale=1,
                            elem_id="browse-sort")
-        page = gr.Number(label="Page", value=1, precision=0, minimum=1, scale=1, elem_id="browse-page")
+        page = WholeNumber(label="Page", value=1, precision=0, minimum=1, scale=1, elem_id="browse-page")
         with gr.Column(scale=1, min_width=160):
             previous_btn = gr.Button("◀ Previous", size="sm")
             next_btn = gr.Button("Next ▶", size="sm")
@@ -57,8 +57,10 @@ def build(ctx: AppContext) -> dict:
             result = browse.browse(session, query)
         first = (result.page - 1) * query.page_size + 1 if result.total else 0
         last = first + len(result.rows) - 1 if result.rows else 0
-        total = f"{result.total:,}+" if result.capped else f"{result.total:,}"
-        summary = f"**{first:,}–{last:,}** of **{total}** {query.kind} · page {result.page} of {result.pages}"
+        summary = (f"**{first:,}–{last:,}** of **{result.total:,}** {query.kind}"
+                   f" · page {result.page:,} of {result.pages:,}")
+        if result.past_end:
+            summary += f" · page {result.asked:,} does not exist; showing the last page, {result.page:,}"
         frame = pd.DataFrame(result.rows, columns=result.columns)
         return frame, result.page, summary
 

@@ -6,6 +6,7 @@ import html
 import itertools
 import logging
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -23,6 +24,9 @@ from db import repo
 from db.models import Role
 
 log = logging.getLogger("instruct_studio.ui")
+# While the page load runs (see AppContext.page_load), what it has read once: every tab asks who signs in and
+# which datasets exist, and one answer per page load is enough.
+_page_load_answers: ContextVar[dict | None] = ContextVar("page_load_answers", default=None)
 
 
 @dataclass
@@ -55,8 +59,14 @@ class AppContext:
     def actor(self, request: gr.Request | None) -> Actor:
         """The signed-in user; PermissionDenied when nobody is."""
         name = getattr(request, "username", None) if request is not None else None
-        with self.session() as session:
-            actor = actor_for(session, name)
+        answers = _page_load_answers.get()
+        if answers is not None and ("actor", name) in answers:
+            actor = answers[("actor", name)]
+        else:
+            with self.session() as session:
+                actor = actor_for(session, name)
+            if answers is not None:
+                answers[("actor", name)] = actor
         if actor is None:
             raise PermissionDenied("sign in first")
         return actor
@@ -67,8 +77,14 @@ class AppContext:
             raise PermissionDenied(f"this needs the {' or '.join(r.value for r in roles)} role")
 
     def datasets(self) -> list[str]:
+        answers = _page_load_answers.get()
+        if answers is not None and "datasets" in answers:
+            return list(answers["datasets"])
         with self.session() as session:
-            return [d.name for d in repo.list_datasets(session)]
+            names = [d.name for d in repo.list_datasets(session)]
+        if answers is not None:
+            answers["datasets"] = names
+        return list(names)
 
     def browser_state(self, storage_key: str) -> gr.BrowserState:
         """A value kept in the browser's localStorage across reloads.
@@ -82,8 +98,22 @@ class AppContext:
 
     def on_load(self, fn: Callable, inputs: list | None = None, outputs: list | None = None,
                 then: tuple[Callable, list, list] | None = None) -> None:
-        """Run fn(*inputs) when the page loads (a private listener), then `then` = (fn, inputs, outputs) if given."""
+        """Run fn(*inputs) when the page loads, then `then` = (fn, inputs, outputs) if given.
+
+        Keep it to what the first screen needs (a dropdown's choices, an editor's restored draft): the app runs
+        every tab's page-load step in one private listener, so one slow step delays the whole page. Draw a tab's
+        heavy content when the tab is opened (ctx.tab.select) instead.
+        """
         self._loads.append((fn, list(inputs or []), list(outputs or []), then))
+
+    @contextmanager
+    def page_load(self) -> Iterator[None]:
+        """A block in which actor() and datasets() ask the database once and answer from memory after."""
+        token = _page_load_answers.set({})
+        try:
+            yield
+        finally:
+            _page_load_answers.reset(token)
 
     def friendly(self, fn: Callable) -> Callable:
         """Decorate a handler: domain errors become a short gr.Error; a conflict says what the other person changed."""
@@ -128,7 +158,10 @@ def error_message(exc: BaseException) -> str | None:
         return f"Not allowed: {exc}."
     if isinstance(exc, repo.NotFoundError):
         return f"Not found: {exc}."
-    if isinstance(exc, (InvalidInput, PreviewError)):
+    from curation.publish import PublishError  # imported here: publishing is a tab of its own
+    from curation.training.launchers import LaunchError
+
+    if isinstance(exc, (InvalidInput, PreviewError, PublishError, LaunchError)):
         return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
     return None
 

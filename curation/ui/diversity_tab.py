@@ -17,6 +17,7 @@ from curation.services import coverage as coverage_service
 from curation.services import dedup as dedup_service
 from curation.services.permissions import authorize
 from curation.ui import diversity_plots as plots
+from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext
 from curation.ui.near_duplicate_hint import forget_indexes, open_record_on_click, shared_embedder
 from db.models import Role
@@ -29,8 +30,16 @@ METHODS = {"Meaning (embeddings)": "semantic", "Wording (ROUGE-L, Self-Instruct)
 DEFAULT_THRESHOLDS = {"semantic": dedup.DEFAULT_THRESHOLD, "lexical": dedup.SELF_INSTRUCT_ROUGE}
 
 
-def _ids(text: str | None) -> list[int]:
-    return [int(part) for part in (text or "").replace("#", "").replace(" ", "").split(",") if part.isdigit()]
+def _members(text: str | None) -> dict[int, int]:
+    """The group's records and the versions the curator saw, from "12@3,15@1" (the hidden group field).
+
+    A record given without its version is refused by the decision service."""
+    members: dict[int, int] = {}
+    for part in (text or "").replace("#", "").replace(" ", "").split(","):
+        record_id, _, version = part.partition("@")
+        if record_id.isdigit():
+            members[int(record_id)] = int(version) if version.isdigit() else None
+    return members
 
 
 def _method(label: str | None) -> str:
@@ -45,7 +54,8 @@ def _said(fn):
             return fn(*args, **kwargs)
         except (dedup_service.DedupError, ModelUnavailableError) as exc:
             message = str(exc)
-            raise gr.Error(html.escape(message[:1].upper() + message[1:] + "."), print_exception=False) from None
+            raise gr.Error(html.escape(message[:1].upper() + message[1:] + ".", quote=False),
+                           print_exception=False) from None
 
     return wrapper
 
@@ -86,7 +96,7 @@ def build(ctx: AppContext) -> None:
                         merge_btn = gr.Button("Merge into it", scale=1, elem_id="diversity-merge")
                         apart_btn = gr.Button("Not duplicates", scale=1, elem_id="diversity-not-duplicates")
                     group_ids = gr.Textbox(visible=False, label="group record ids")
-                    index = gr.Number(value=0, precision=0, visible=False, label="group index")
+                    index = WholeNumber(value=0, precision=0, visible=False, label="group index")
         with gr.Tab("Map", id="diversity-map-tab"):
             with gr.Row():
                 color_by = gr.Radio(list(plots.COLOR_BY), value="Cluster", label="Colour by", scale=4,
@@ -159,7 +169,7 @@ def build(ctx: AppContext) -> None:
         choices = [(f"#{r['id']} · {r['status']}", str(r["id"])) for r in group["records"]]
         return (plots.group_html(group, f"Group {at + 1} of {len(groups)}"),
                 gr.update(choices=choices, value=str(group["keep_id"])),
-                ",".join(str(r["id"]) for r in group["records"]), at)
+                ",".join(f'{r["id"]}@{r["version"]}' for r in group["records"]), at)
 
     @ctx.friendly
     @_said
@@ -198,7 +208,9 @@ def build(ctx: AppContext) -> None:
         authorize(ctx.actor(request), "view")
         return group_values(groups, at)
 
+    @ctx.friendly
     def pick_group(groups, event: gr.SelectData, request: gr.Request):
+        authorize(ctx.actor(request), "view")
         return show_group(groups, event.index[0] if event.index else 0, request)
 
     def previous_group(groups, at, request: gr.Request):
@@ -213,9 +225,11 @@ def build(ctx: AppContext) -> None:
         def handler(dataset_v, ids, keep_v, method_v, threshold_v, at, request: gr.Request):
             actor = curator(request)
             keep_id = int(keep_v) if str(keep_v or "").isdigit() else None
+            members = _members(ids)
             with ctx.session() as session:
-                dedup_service.decide(session, dataset=dataset_v, record_ids=_ids(ids), decision=decision,
-                                     keep_id=None if decision == "not_duplicates" else keep_id, by=actor.name)
+                dedup_service.decide(session, dataset=dataset_v, record_ids=list(members), decision=decision,
+                                     keep_id=None if decision == "not_duplicates" else keep_id, by=actor.name,
+                                     versions={i: v for i, v in members.items() if v is not None})
             forget_indexes(ctx, dataset_v)
             gr.Info({"keep_one": "Kept one, discarded the rest.", "merge": "Merged into the kept record.",
                      "not_duplicates": "Marked as not duplicates."}[decision] + " Undo it under Decisions.")
@@ -270,10 +284,14 @@ def build(ctx: AppContext) -> None:
 
     @ctx.friendly
     @_said
-    def on_load(request: gr.Request):
+    def on_open(dataset_v, method_v, threshold_v, opened, request: gr.Request):
+        """When the tab is first opened: the dataset names, then the first dataset's groups, decisions and flags."""
+        if opened:
+            return tuple(gr.skip() for _ in opened_outputs)
         ctx.actor(request)
         names = ctx.datasets()
-        return gr.update(choices=names, value=names[0] if names else None)
+        first = dataset_v if dataset_v in names else (names[0] if names else None)
+        return (gr.update(choices=names, value=first), *dataset_chosen(first, method_v, threshold_v, request), True)
 
     @ctx.friendly
     @_said
@@ -325,5 +343,11 @@ def build(ctx: AppContext) -> None:
                    api_name="diversity_undo", show_progress="minimal")
     color_by.input(lambda report, color: plots.map_figure(report, color), [report_state, color_by], [map_plot],
                    **private)
-    ctx.on_load(on_load, None, [dataset], then=(dataset_chosen, [dataset, method, threshold],
-                                                [*view, *decisions_out, flags_plot, flags_table, *coverage_out]))
+    # Groups and flags take a second or more at 100k records: read when the tab is first opened, not at sign-in.
+    opened = gr.State(False)
+    opened_outputs = [dataset, *view, *decisions_out, flags_plot, flags_table, *coverage_out, opened]
+    if ctx.tab is not None:
+        ctx.tab.select(on_open, [dataset, method, threshold, opened], opened_outputs, api_visibility="private",
+                       show_progress_on=[summary])
+    else:
+        ctx.on_load(on_open, [dataset, method, threshold, opened], opened_outputs)

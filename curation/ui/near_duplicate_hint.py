@@ -2,29 +2,38 @@
 
 Wiring it into an editor (inside that editor's `build(ctx)`, where the form's components exist):
 
-    from curation.ui.near_duplicate_hint import attach_near_duplicate_hint, near_duplicates_for, remember_saved
+    from curation.ui.near_duplicate_hint import (attach_near_duplicate_hint, duplicate_warning, index_ready,
+                                                 near_duplicates_for, remember_saved)
 
     hint = attach_near_duplicate_hint(ctx, dataset=dataset, instruction=instruction, input=input_,
                                       output=output, record_id=record_id)
         # a gr.HTML placed where it is called; it refreshes (trigger_mode="always_last") as the fields
         # change and its "Open #ID" buttons open that record through ctx.open_request / ctx.tabs.
 
-    # in the save handler, after the role check and before saving a NEW record (or changed text):
-    matches = near_duplicates_for(ctx, dataset, instruction, input_text, output_text, exclude_id=record_id)
-    if matches and not confirmed:   # `confirmed`: e.g. a hidden Checkbox set by a "Save anyway" button
-        raise gr.Error(duplicate_warning(matches))   # or show it and a "Save anyway" button
-    ... save ...
+    # in the save handler, for a NEW record (or changed text), once the save has passed every check
+    # (validation, permission, version) and before it is committed; index_ready never waits:
+    if not confirmed and index_ready(ctx, dataset):   # `confirmed`: e.g. set by a "Save anyway" button
+        matches = near_duplicates_for(ctx, dataset, instruction, input_text, output_text, exclude_id=record_id)
+        if matches:
+            raise gr.Error(duplicate_warning(matches))   # rolls the save back; offer "Save anyway"
+    ... commit ...
     remember_saved(ctx, dataset, saved_id, instruction, input_text, output_text)   # later hints see it
 
 The index of a dataset is built once per process (vectors come from the embedding cache, so only texts
 it lacks are embedded), kept in memory, and rebuilt in the background every REFRESH_SECONDS to take in
 edits made elsewhere; a query is one embedding of the typed text and a matrix product.
+
+Nothing is indexed when someone signs in: at 100k records that is minutes of embedding on a small machine.
+A dataset is indexed when someone starts writing in it (choosing it in the editor, entering the instruction
+box, typing: the hint builds what is missing) or, up to BUILD_UP_TO records, on its first save; builds run
+at a low CPU priority, stop when the process ends, and a save never waits for one (see index_ready).
 """
 from __future__ import annotations
 
 import html
 import itertools
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,6 +52,7 @@ from db.models import Dataset, Record
 log = logging.getLogger("instruct_studio.ui")
 REFRESH_SECONDS = 300
 SHOWN = 3
+BUILD_UP_TO = 5_000  # records: a dataset this small is indexed in moments, without anyone asking
 _nonce = itertools.count(1)
 
 
@@ -57,27 +67,28 @@ class _Warm:
 
 _indexes: dict[tuple[int, str, str], _Warm] = {}
 _indexes_lock = threading.Lock()
+_model_lock = threading.Lock()
 _embedder: Embedder | None = None
 
 
 def shared_embedder(ctx: AppContext) -> Embedder:
-    """One embedding model per process, shared by the hint and the diversity tab (it takes seconds to load)."""
+    """One embedding model per process, loaded once, shared by the hint and the diversity tab (it takes seconds)."""
     global _embedder
     with _indexes_lock:
         if _embedder is None:
             _embedder = Embedder(ctx.settings.embed_model)
-        return _embedder
+        embedder = _embedder
+    with _model_lock:  # two threads asking at once load it once
+        embedder.model
+    return embedder
 
 
-def load_model_in_background(ctx: AppContext) -> None:
-    """Start loading the embedding model now, so the first hint does not wait seconds for it."""
-    def load():
-        try:
-            shared_embedder(ctx).model
-        except Exception:  # the hint then says nothing; the diversity tab reports the error when used
-            log.exception("the embedding model could not be loaded")
-
-    threading.Thread(target=load, name="embedding-model", daemon=True).start()
+def _low_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux sets it per thread), so requests are served first."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the build runs at normal priority
+        pass
 
 
 def _slot(ctx: AppContext, dataset: str, fields: str) -> _Warm:
@@ -85,10 +96,40 @@ def _slot(ctx: AppContext, dataset: str, fields: str) -> _Warm:
         return _indexes.setdefault((id(ctx.engine), dataset, fields), _Warm())
 
 
+def _existing_slot(ctx: AppContext, dataset: str | None, fields: str) -> _Warm | None:
+    with _indexes_lock:
+        return _indexes.get((id(ctx.engine), dataset, fields))
+
+
+def _record_counts(ctx: AppContext, dataset: str | None = None) -> dict[str, int]:
+    """How many records each dataset holds (or only `dataset`), by name."""
+    query = select(Dataset.name, func.count(Record.id)).join(Record, Record.dataset_id == Dataset.id)
+    if dataset is not None:
+        query = query.where(Dataset.name == dataset)
+    with ctx.session() as session:
+        return dict(session.exec(query.group_by(Dataset.name)).all())
+
+
+class _Closing(Exception):
+    """The process is ending: a build in the background stops between two chunks of embeddings."""
+
+
+# Set when the interpreter starts shutting down, before it waits for the build threads (non-daemon ones):
+# a daemon thread still inside torch when the process exits aborts it ("terminate called without an active
+# exception"), so builds are waited for, and stop at their next chunk (what they embedded stays cached).
+_closing = threading.Event()
+threading._register_atexit(_closing.set)  # the stdlib's hook run before non-daemon threads are joined
+
+
+def _stop_if_closing(done: int, total: int) -> None:
+    if _closing.is_set():
+        raise _Closing()
+
+
 def _build(ctx: AppContext, dataset: str, fields: str, slot: _Warm) -> None:
     with ctx.session() as session:
         hint = coverage_service.near_duplicate_hint(session, dataset=dataset, fields=fields,
-                                                 embedder=shared_embedder(ctx))
+                                                 embedder=shared_embedder(ctx), progress=_stop_if_closing)
     with slot.lock:
         slot.hint, slot.built_at = hint, time.monotonic()
     slot.ready.set()
@@ -99,14 +140,17 @@ def _build_in_background(ctx: AppContext, dataset: str, fields: str, slot: _Warm
         return  # a build is under way
 
     def run():
+        _low_priority()
         try:
             _build(ctx, dataset, fields, slot)
+        except _Closing:
+            pass
         except Exception:  # the old index (if any) keeps answering
             log.exception("near-duplicate index of %s could not be built", dataset)
         finally:
             slot.building.release()
 
-    threading.Thread(target=run, name=f"near-duplicate-index-{dataset}", daemon=True).start()
+    threading.Thread(target=run, name=f"near-duplicate-index-{dataset}", daemon=False).start()
 
 
 def warm_index(ctx: AppContext, dataset: str, fields: str = DEFAULT_FIELDS, *, wait: bool = True):
@@ -124,25 +168,21 @@ def warm_index(ctx: AppContext, dataset: str, fields: str = DEFAULT_FIELDS, *, w
     return slot.hint
 
 
-def index_ready(ctx: AppContext, dataset: str, fields: str = DEFAULT_FIELDS, *, within: float = 5.0,
-                build_up_to: int = 5_000) -> bool:
-    """Whether the dataset's index can answer, waiting up to `within` seconds for a build under way.
+def index_ready(ctx: AppContext, dataset: str, fields: str = DEFAULT_FIELDS, *,
+                build_up_to: int = BUILD_UP_TO) -> bool:
+    """Whether the dataset's index can answer now. Never waits: a save asks this, and saves without asking
+    about near-duplicates while there is no index.
 
-    A save asks this rather than warm_index(wait=True): a small dataset (up to `build_up_to` records) is
-    indexed on its first save, while a save never starts indexing a large one (the editor's page load
-    does that in the background) nor waits long for it.
+    When there is none and no build is under way, a small dataset (up to `build_up_to` records) starts being
+    indexed in the background for the next save; a larger one is indexed when someone starts writing in it.
     """
-    slot = _slot(ctx, dataset, fields)
-    if slot.ready.is_set():
+    slot = _existing_slot(ctx, dataset, fields)
+    if slot is not None and slot.ready.is_set():
         return True
-    if not slot.building.locked():
-        with ctx.session() as session:
-            size = session.exec(select(func.count()).select_from(Record).join(Dataset)
-                                .where(Dataset.name == dataset)).one()
-        if size > build_up_to:
-            return False
-        _build_in_background(ctx, dataset, fields, slot)
-    return slot.ready.wait(within)
+    if slot is None or not slot.building.locked():
+        if 0 < _record_counts(ctx, dataset).get(dataset, 0) <= build_up_to:
+            _build_in_background(ctx, dataset, fields, _slot(ctx, dataset, fields))
+    return False
 
 
 def forget_indexes(ctx: AppContext, dataset: str) -> None:
@@ -171,8 +211,8 @@ def near_duplicates_for(ctx: AppContext, dataset: str | None, instruction: str |
 def remember_saved(ctx: AppContext, dataset: str | None, record_id: int, instruction: str, input: str = "",
                    output: str = "", fields: str = DEFAULT_FIELDS) -> None:
     """Add a just-saved record to the warm index (if there is one), so the next hint finds it."""
-    slot = _slot(ctx, dataset or "", fields)
-    if not dataset or not slot.ready.is_set() or not (instruction or "").strip():
+    slot = _existing_slot(ctx, dataset, fields)
+    if slot is None or not slot.ready.is_set() or not (instruction or "").strip():
         return
     with slot.lock:
         if record_id not in set(slot.hint.index.ids.tolist()):
@@ -285,8 +325,10 @@ def attach_near_duplicate_hint(ctx: AppContext, *, dataset: gr.components.Compon
     def show(dataset_v, instruction_v, input_v, output_v, record_id_v, request: gr.Request):
         return matches_html(dataset_v, instruction_v, input_v, output_v, record_id_v, request)
 
-    def warm(dataset_v):
-        if dataset_v:
+    @ctx.friendly
+    def warm(dataset_v, request: gr.Request):
+        ctx.actor(request)  # indexing is minutes of CPU at 100k records: only for someone signed in
+        if dataset_v and dataset_v in ctx.datasets():  # not a name still being typed
             try:
                 warm_index(ctx, dataset_v, wait=False)
             except Exception:
@@ -295,7 +337,7 @@ def attach_near_duplicate_hint(ctx: AppContext, *, dataset: gr.components.Compon
     private = dict(api_visibility="private", show_progress="hidden", trigger_mode="always_last")
     for component in watched:
         component.change(show, inputs, [box], **private)
-    dataset.change(warm, [dataset], None, **private)
-    ctx.on_load(warm, [dataset])
-    load_model_in_background(ctx)
+    # Indexing starts when someone is about to write, not when a page load fills the dataset in.
+    dataset.input(warm, [dataset], None, **private)
+    instruction.focus(warm, [dataset], None, **private)
     return box

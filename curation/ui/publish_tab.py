@@ -10,16 +10,20 @@ import os
 import gradio as gr
 import pandas as pd
 
-from curation.publish import CONFIGS, PublishError
+from curation.publish import CONFIGS
 from curation.services import publishing
+from curation.services.permissions import PermissionDenied
 from curation.training.launchers import LaunchError
+from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext
+from db import repo
 from db.models import Role
 
 TAB_TITLE = "Publish & train"
 TAB_ORDER = 70
 TAB_ROLES = ("curator",)  # admins see every tab; the handlers check roles themselves
 JOBS_ROOT = os.environ.get("JOBS_DIR", "data/jobs")
+NO_DATASET = "Choose a dataset to see how many of its records would go out."
 FLAVORS = ["a10g-small", "a10g-large", "l4x1", "a100-large", "t4-small", "cpu-basic"]
 
 
@@ -27,15 +31,25 @@ def _token(typed: str | None) -> str | None:
     return (typed or "").strip() or os.environ.get("HF_TOKEN") or None
 
 
-def _fail(error: Exception):
-    raise gr.Error(html.escape(str(error)), duration=None, print_exception=False) from None
-
-
 def loss_frame(metrics: list[dict]) -> pd.DataFrame:
     """Step and loss of every logged training step, for the loss curve."""
     points = [(int(m["step"]), float(m["loss"])) for m in metrics or [] if "loss" in m and "step" in m]
     # Explicit dtypes: an empty or object-typed frame would make the plot treat loss as categories.
     return pd.DataFrame(points, columns=["step", "loss"]).astype({"step": "int64", "loss": "float64"})
+
+
+def counts_text(counts: dict) -> str:
+    """The line under the choices: how many records would go out, by status and by split, in which formats."""
+    if not counts["by_status"]:
+        return "Choose the statuses to publish."
+    by_status = ", ".join(f"{status} {n:,}" for status, n in counts["by_status"].items())
+    if not counts["total"]:
+        return f"No records would go out ({by_status})."
+    splits, formats = counts["splits"], counts["configs"]
+    shown = (f"in {len(formats)} format{'s' if len(formats) > 1 else ''} ({', '.join(formats)})" if formats
+             else "choose at least one format")
+    return (f"**{counts['total']:,}** records would go out ({by_status}): train **{splits['train']:,}**, "
+            f"test **{splits['test']:,}**; {shown}.")
 
 
 def job_summary(job) -> str:
@@ -64,6 +78,7 @@ def build(ctx: AppContext) -> None:
                                         label="Statuses to publish", elem_id="publish-statuses")
             configs = gr.CheckboxGroup(list(CONFIGS), value=["messages"], label="Formats (Hub configs)",
                                        elem_id="publish-configs")
+            counts = gr.Markdown(NO_DATASET, elem_id="publish-counts")
             repo_id = gr.Textbox(label="Dataset repo id", placeholder="namespace/name", elem_id="publish-repo")
             private = gr.Checkbox(label="Private", value=True, elem_id="publish-private")
             token = gr.Textbox(label="Hugging Face token (used for this action only; HF_TOKEN if empty)",
@@ -73,35 +88,56 @@ def build(ctx: AppContext) -> None:
             method = gr.Radio(["lora", "qlora", "full"], value="lora", label="Method", elem_id="publish-method")
             launcher = gr.Radio(["local", "hf-jobs"], value="local", label="Run on", elem_id="publish-launcher")
             flavor = gr.Dropdown(FLAVORS, value="a10g-small", label="Hardware (HF Jobs)", elem_id="publish-flavor")
-            max_steps = gr.Number(label="Max steps (-1: one epoch)", value=-1, precision=0, elem_id="publish-steps")
+            max_steps = WholeNumber(label="Max steps (-1: one epoch)", value=-1, precision=0, elem_id="publish-steps")
             output_repo = gr.Textbox(label="Model repo id (empty: keep locally)", elem_id="publish-output")
     with gr.Row():
         go = gr.Button("Publish and train", variant="primary", elem_id="publish-go")
         publish_only = gr.Button("Publish only", elem_id="publish-only")
         cancel = gr.Button("Cancel job", variant="stop", elem_id="publish-cancel")
     progress = gr.Markdown("", elem_id="publish-progress")
-    job_id = gr.Number(visible=False, precision=0, label="job id")
+    job_id = WholeNumber(visible=False, precision=0, label="job id")
     status = gr.Markdown("No training job yet.", elem_id="publish-job-status")
     with gr.Row():
         log_tail = gr.Textbox(label="Log tail", lines=12, max_lines=12, interactive=False, elem_id="publish-log")
         loss = gr.LinePlot(loss_frame([]), x="step", y="loss", title="Training loss", elem_id="publish-loss")
     history = gr.Dataframe(history_frame([], []), label="History", interactive=False, elem_id="publish-history")
-    timer = gr.Timer(2.0, active=True)
+    timer = gr.Timer(2.0, active=False)  # started by the page load, for curators and admins only
 
     def _publish(session, actor, name, chosen, formats, repo, is_private, typed, say):
         return publishing.publish_dataset(session, dataset=name, repo_id=(repo or "").strip(), token=_token(typed),
                                           private=bool(is_private), statuses=chosen or [], configs=formats or [],
                                           actor=actor, progress=say)
 
+    def _counts(actor, name, chosen, formats):
+        if not name:
+            return NO_DATASET
+        with ctx.session() as session:
+            return counts_text(publishing.publication_counts(session, dataset=name, statuses=chosen or [],
+                                                             configs=formats or [], actor=actor))
+
+    @ctx.friendly
+    def publish_counts(name, chosen, formats, request: gr.Request):
+        """How many records publishing would send, by status and train/test split, before anything is sent."""
+        actor = ctx.actor(request)
+        ctx.require(actor, Role.curator)
+        return _counts(actor, name, chosen, formats)
+
+    @ctx.friendly
+    def open_tab(name, chosen, formats, request: gr.Request):
+        """For curators and admins: the datasets, the counts, and the timer that follows a job; nothing else."""
+        actor = ctx.actor(request)
+        try:
+            ctx.require(actor, Role.curator)
+        except PermissionDenied:  # the tab is hidden from annotators: no error on their every page load
+            return gr.skip(), gr.skip(), gr.skip()
+        return gr.update(choices=ctx.datasets()), _counts(actor, name, chosen, formats), gr.Timer(active=True)
+
     @ctx.friendly
     def publish_dataset(name, chosen, formats, repo, is_private, typed, request: gr.Request):
         actor = ctx.actor(request)
         ctx.require(actor, Role.curator)
         with ctx.session() as session:
-            try:
-                publication = _publish(session, actor, name, chosen, formats, repo, is_private, typed, None)
-            except PublishError as error:
-                _fail(error)
+            publication = _publish(session, actor, name, chosen, formats, repo, is_private, typed, None)
             return f"Published `{publication.repo_id}` at revision `{publication.commit_id}` ({publication.split_counts})."
 
     @ctx.friendly
@@ -110,19 +146,22 @@ def build(ctx: AppContext) -> None:
         actor = ctx.actor(request)
         ctx.require(actor, Role.curator)
         with ctx.session() as session:
+            publication = _publish(session, actor, name, chosen, formats, repo, is_private, typed, None)
             try:
-                publication = _publish(session, actor, name, chosen, formats, repo, is_private, typed, None)
                 job = publishing.start_training(
                     session, dataset=name, base_model=(model or "").strip(), launcher=where, token=_token(typed),
                     publication=publication, output_repo=(out_repo or "").strip(), flavor=hardware,
                     jobs_root=JOBS_ROOT, actor=actor,
                     spec_overrides={"method": how, "max_steps": int(steps) if steps is not None else None})
-            except (PublishError, LaunchError, ValueError) as error:
-                _fail(error)
+            except ValueError as error:  # a spec value the user chose (method, precision) is refused
+                raise LaunchError(str(error)) from None
             return (f"Published `{publication.repo_id}` at revision `{publication.commit_id}`; job {job.id} started.",
                     job.id, job_summary(job))
 
-    def refresh(current, typed):
+    @ctx.friendly
+    def refresh(current, typed, request: gr.Request):
+        actor = ctx.actor(request)
+        ctx.require(actor, Role.curator)
         with ctx.session() as session:
             job = None
             if current:
@@ -151,5 +190,16 @@ def build(ctx: AppContext) -> None:
     cancel.click(cancel_job, [job_id, token], [status], api_name="publish_cancel")
     refresh_button = gr.Button("Refresh", size="sm", elem_id="publish-refresh")
     refresh_button.click(refresh, [job_id, token], [status, log_tail, loss, history], api_name="publish_refresh")
-    timer.tick(refresh, [job_id, token], [status, log_tail, loss, history], api_visibility="private")
-    ctx.on_load(lambda: gr.update(choices=ctx.datasets()), [], [dataset])
+    @ctx.friendly
+    def follow(current, typed, request: gr.Request):
+        """The timer's refresh: a job that is gone is said once, and the timer stops (no toast every 2 s)."""
+        try:
+            return (*refresh.__wrapped__(current, typed, request), gr.skip())
+        except repo.NotFoundError as gone:
+            return f"Not found: {gone}.", "", loss_frame([]), gr.skip(), gr.Timer(active=False)
+
+    timer.tick(follow, [job_id, token], [status, log_tail, loss, history, timer], api_visibility="private",
+               show_progress="hidden")
+    gr.on([dataset.change, statuses.change, configs.change], publish_counts, [dataset, statuses, configs], [counts],
+          api_name="publish_counts", show_progress="hidden")
+    ctx.on_load(open_tab, [dataset, statuses, configs], [dataset, counts, timer])

@@ -10,6 +10,7 @@ from curation.quality.records import record_flags
 from curation.records import RecordDraft
 from curation.services import annotation, history
 from curation.services.annotation import RecordForm, RecordView
+from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, requested_item
 from curation.ui.editor_actions import editor_actions
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
@@ -60,8 +61,8 @@ def build(ctx: AppContext) -> dict:
             new_btn, save_btn, submit_btn = actions.new, actions.save, actions.submit
             review_box, reason = actions.review_box, actions.reason
             approve_btn, reject_btn, discard_btn = actions.approve, actions.reject, actions.discard
-            record_id = gr.Number(visible=False, precision=0, label="record id")
-            version = gr.Number(visible=False, precision=0, label="version")
+            record_id = WholeNumber(visible=False, precision=0, label="record id")
+            version = WholeNumber(visible=False, precision=0, label="version")
             open_btn = gr.Button(visible=False)
         with gr.Column(scale=2, elem_classes=["side"]):
             gr.Markdown("#### Checks")
@@ -131,19 +132,17 @@ def build(ctx: AppContext) -> dict:
             view = annotation.open_record(session, actor, int(record_id))
         return show(view, actor.name)
 
-    def unconfirmed_near_duplicate(session, form: RecordForm, item_id: int | None) -> str | None:
+    def unconfirmed_near_duplicate(form: RecordForm, item_id: int | None, stored_text: tuple | None) -> str | None:
         """The warning for a new or re-worded record that repeats a live one; None if there is nothing to ask.
 
-        Only once the dataset's index answers: a save waits a few seconds at most for it to be built.
+        Asked once the save has passed every check (nothing is committed yet), and only if the dataset's index
+        answers now: a save never waits for it (when it is not built, index_ready starts it for later saves).
         """
-        if near_duplicates is None or not form.dataset or not near_duplicates.index_ready(ctx, form.dataset):
-            return None
         output_text = form.outputs[0] if form.outputs else ""
-        if item_id is not None:
-            stored = repo.get_record(session, item_id)
-            if (stored.instruction, stored.input, (stored.outputs or [""])[0]) == (form.instruction, form.input,
-                                                                                 output_text):
-                return None
+        if near_duplicates is None or (form.instruction, form.input, output_text) == stored_text:
+            return None
+        if not near_duplicates.index_ready(ctx, form.dataset):
+            return None
         matches = near_duplicates.near_duplicates_for(ctx, form.dataset, form.instruction, form.input, output_text,
                                                       exclude_id=item_id)
         return near_duplicates.duplicate_warning(matches) if matches else None
@@ -153,18 +152,24 @@ def build(ctx: AppContext) -> dict:
         form = form_of(*values)
         item_id = int(item_id) if item_id else None
         item_version = int(item_version) if item_version else None
+        ask = action in ("save", "submit") and not confirmed
         with ctx.session() as session:
-            if action in ("save", "submit") and not confirmed:
-                warning = unconfirmed_near_duplicate(session, form, item_id)
-                if warning:
-                    raise gr.Error(f"Not saved. {warning} Press “Not a duplicate: save anyway” to keep it.",
-                                   duration=None, print_exception=False)
+            stored_text = None
+            if ask and item_id is not None:
+                stored = repo.get_record(session, item_id)
+                stored_text = (stored.instruction, stored.input, (stored.outputs or [""])[0])
+            asked_id = item_id
             if action == "save" or item_id is None:
                 view = annotation.save_record(session, actor, form, record_id=item_id, expected_version=item_version)
                 item_id, item_version = view.id, view.version
             if action != "save":
                 view = annotation.change_record(session, actor, item_id, action, expected_version=item_version,
                                                 form=None if action == "discard" else form, reason=note)
+            # Every check has passed and nothing is committed yet: a near-duplicate is refused by rolling back.
+            warning = unconfirmed_near_duplicate(form, asked_id, stored_text) if ask else None
+            if warning:
+                raise gr.Error(f"Not saved. {warning} Press “Not a duplicate: save anyway” to keep it.",
+                               duration=None, print_exception=False)
         if near_duplicates is not None and action != "discard":
             try:  # later hints see what was just saved
                 near_duplicates.remember_saved(ctx, form.dataset, view.id, form.instruction, form.input,
@@ -222,7 +227,10 @@ def build(ctx: AppContext) -> dict:
         actor = ctx.actor(request)
         return show(None, actor.name)
 
-    def live(dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v, template_v, tokenizer_v):
+    @ctx.friendly
+    def live(dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v, template_v, tokenizer_v,
+             request: gr.Request):
+        ctx.actor(request)  # the preview may load a tokenizer from this machine's disk
         outputs = split_outputs(output_v, more_v)
         record = RecordDraft(instruction=instruction_v or "", input=input_v or "", outputs=outputs,
                              system_prompt=system_v or None)
@@ -253,6 +261,11 @@ def build(ctx: AppContext) -> dict:
                 result[0], result[1], result[3:10] = stored.get("id"), stored.get("version"), values
                 result[-1] = stored
                 gr.Info("Your unsaved edits were restored.")
+        if not result[0] and all(not value for value in result[4:10]):
+            # Nothing to restore: the page starts with this blank form, so only what differs from it is sent (a
+            # smaller page load is ready sooner, and blank fields sent again would fire the hint's listeners).
+            result[0:3] = [gr.skip()] * 3  # id, version, status line
+            result[4:11] = [gr.skip()] * 7  # the fields but the dataset, and the history
         result[3] = gr.update(value=result[3], choices=ctx.datasets())
         return (*result, reviewer)
 
@@ -262,11 +275,13 @@ def build(ctx: AppContext) -> dict:
     # A refused save must not cover the form with error badges: the edit stays visible, the toast says why.
     public = dict(show_progress="hidden")
 
-    def refresh(access_v, *values):
+    def refresh(access_v, dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v, template_v,
+                tokenizer_v, request: gr.Request):
         """After an item is shown: the fields' interactivity, then checks and preview."""
         editable = access_v != "read-only"
         locks = [gr.update(interactive=access_v == "new")] + [gr.update(interactive=editable)] * 6
-        return (*locks, *live(*values))
+        return (*locks, *live(dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v, template_v,
+                              tokenizer_v, request))
 
     def then_live(event):
         return event.then(refresh, [access, *live_inputs], [*fields, *live_outputs], **private)
@@ -288,7 +303,9 @@ def build(ctx: AppContext) -> dict:
     for event in (template.change, tokenizer.submit, tokenizer.blur):
         event(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
 
+    @ctx.friendly
     def from_request(request_value, request: gr.Request):
+        ctx.actor(request)
         wanted = requested_item(request_value, "record")
         if wanted is None:
             return tuple(gr.skip() for _ in view_outputs)
@@ -296,6 +313,13 @@ def build(ctx: AppContext) -> dict:
 
     if ctx.open_request is not None:
         then_live(ctx.open_request.change(from_request, [ctx.open_request], view_outputs, **private))
+
+    def refresh_restored(access_v, *values, request: gr.Request):
+        """refresh() after the page load's restore; a blank new form is left as the page starts it."""
+        if access_v == "new" and not any(values[1:7]):
+            return tuple(gr.skip() for _ in [*fields, *live_outputs])
+        return refresh(access_v, *values, request)
+
     ctx.on_load(restore, [draft], [*view_outputs, review_box],
-                then=(refresh, [access, *live_inputs], [*fields, *live_outputs]))
+                then=(refresh_restored, [access, *live_inputs], [*fields, *live_outputs]))
     return {"record_id": record_id}

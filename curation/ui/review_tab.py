@@ -7,6 +7,7 @@ import pandas as pd
 
 from curation.services import annotation, history, review, tasks
 from curation.services.annotation import InvalidInput
+from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, open_item
 from curation.ui.panels import history_html, status_html
 from curation.ui.safe import esc
@@ -80,8 +81,8 @@ def build(ctx: AppContext) -> dict:
             with gr.Accordion("History", open=False):
                 history_box = gr.HTML(elem_id="review-history")
             kind = gr.Textbox(visible=False, label="kind")
-            item_id = gr.Number(visible=False, precision=0, label="item id")
-            version = gr.Number(visible=False, precision=0, label="version")
+            item_id = WholeNumber(visible=False, precision=0, label="item id")
+            version = WholeNumber(visible=False, precision=0, label="version")
             open_btn = gr.Button(visible=False)
 
     def load_queue(actor, dataset_v):
@@ -139,7 +140,9 @@ def build(ctx: AppContext) -> dict:
         """Reject the item with a note the annotator sees (curators), and open the next one."""
         return decide("reject", request, dataset, kind, item_id, version, note)
 
+    @ctx.friendly
     def select_row(table, event: gr.SelectData, request: gr.Request):
+        ctx.require(ctx.actor(request), Role.curator)
         row = event.row_value or []
         if len(row) < 2:
             return tuple(gr.skip() for _ in range(6))

@@ -10,6 +10,7 @@ from curation.services.annotation import InvalidInput
 from curation.services.tasks import ExampleForm, TaskForm, TaskView
 from curation.services.taxonomy import SNI_CATEGORIES, SNI_DOMAINS
 from curation.ui import task_tables as tables
+from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, requested_item
 from curation.ui.editor_actions import editor_actions
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
@@ -68,7 +69,7 @@ def build(ctx: AppContext) -> dict:
                                     elem_id="example-kind")
                     selected_info = gr.Markdown("Click an example in the table to edit, move or remove it.",
                                                 elem_classes=["hint"], elem_id="example-selected-info")
-                    selected = gr.Number(visible=False, precision=0, value=None, label="selected example")
+                    selected = WholeNumber(visible=False, precision=0, value=None, label="selected example")
                 with gr.Row():
                     ex_input = gr.Textbox(label="Example input", lines=2, elem_id="example-input")
                     ex_output = gr.Textbox(label="Example output", lines=2, elem_id="example-output")
@@ -95,8 +96,8 @@ def build(ctx: AppContext) -> dict:
             new_btn, save_btn, submit_btn = actions.new, actions.save, actions.submit
             review_box, reason = actions.review_box, actions.reason
             approve_btn, reject_btn, discard_btn = actions.approve, actions.reject, actions.discard
-            task_id = gr.Number(visible=False, precision=0, label="task id")
-            version = gr.Number(visible=False, precision=0, label="version")
+            task_id = WholeNumber(visible=False, precision=0, label="task id")
+            version = WholeNumber(visible=False, precision=0, label="version")
             open_btn = gr.Button(visible=False)
         with gr.Column(scale=2, elem_classes=["side"]):
             gr.Markdown("#### Checks")
@@ -216,8 +217,10 @@ def build(ctx: AppContext) -> dict:
     def task_new(request: gr.Request):
         return show(None, ctx.actor(request).name)
 
+    @ctx.friendly
     def live(dataset_v, name_v, definition_v, emphasis_v, avoid_v, categories_v, domains_v, examples_v,
-             instances_v, template_v, tokenizer_v):
+             instances_v, template_v, tokenizer_v, request: gr.Request):
+        ctx.actor(request)  # the preview may load a tokenizer from this machine's disk
         try:
             form = form_of(dataset_v, name_v or "untitled", definition_v, emphasis_v, avoid_v, categories_v,
                            domains_v, examples_v, instances_v)
@@ -262,6 +265,10 @@ def build(ctx: AppContext) -> dict:
                 result[0], result[1], result[3:12] = stored.get("id"), stored.get("version"), values
                 result[-1] = stored
                 gr.Info("Your unsaved edits were restored.")
+        if not result[0] and all(value is None or len(value) == 0 for value in result[4:12]):
+            # Nothing to restore: the page starts with this blank form, so only what differs from it is sent.
+            result[0:3] = [gr.skip()] * 3  # id, version, status line
+            result[4:14] = [gr.skip()] * 10  # the fields but the dataset, the definition as shown, the history
         result[3] = gr.update(value=result[3], choices=ctx.datasets())
         return (*result, reviewer)
 
@@ -309,11 +316,14 @@ def build(ctx: AppContext) -> dict:
     live_outputs = [checks, preview, tokens, definition_view, examples_title, instances_title]
     remember_inputs = [task_id, version, *fields]
 
-    def refresh(access_v, *values):
+    def refresh(access_v, dataset_v, name_v, definition_v, emphasis_v, avoid_v, categories_v, domains_v, examples_v,
+                instances_v, template_v, tokenizer_v, request: gr.Request):
         """After a task is shown: the fields' interactivity, then checks and preview."""
         editable = access_v != "read-only"
         locks = [gr.update(interactive=access_v == "new")] + [gr.update(interactive=editable)] * 6
-        return (*locks, gr.update(interactive=editable), *live(*values))
+        return (*locks, gr.update(interactive=editable),
+                *live(dataset_v, name_v, definition_v, emphasis_v, avoid_v, categories_v, domains_v, examples_v,
+                      instances_v, template_v, tokenizer_v, request))
 
     lockable = [*text_fields, instances]
 
@@ -349,7 +359,9 @@ def build(ctx: AppContext) -> dict:
     for event in (template.change, tokenizer.submit, tokenizer.blur):
         event(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
 
+    @ctx.friendly
     def from_request(request_value, request: gr.Request):
+        ctx.actor(request)
         wanted = requested_item(request_value, "task")
         if wanted is None:
             return tuple(gr.skip() for _ in view_outputs)

@@ -223,3 +223,57 @@ def test_two_people_save_the_same_record_and_the_second_keeps_their_edit(studio,
     expect(ann.locator("#record-status")).to_contain_text("version 1")
     ann.wait_for_timeout(800)  # let the toast finish fading in
     ann.screenshot(path=str(ARTIFACTS / "conflict.png"), full_page=False)
+
+
+def submitted_record(studio, instruction: str, output: str) -> int:
+    """A record ann wrote and submitted, straight through the services (as another browser would)."""
+    from curation.services import annotation
+    from curation.services.permissions import Actor
+    from db.engine import open_database, session_for
+    from db.models import Role
+
+    engine = open_database(studio.database_url)
+    with session_for(engine) as session:
+        ann = Actor("ann", Role.annotator)
+        view = annotation.save_record(session, ann, annotation.RecordForm("demo", instruction, outputs=[output]))
+        annotation.change_record(session, ann, view.id, "submit", expected_version=view.version)
+        session.commit()
+    engine.dispose()
+    return view.id
+
+
+def no_error_badges(page: Page, *elem_ids: str) -> None:
+    for elem_id in elem_ids:
+        expect(page.locator(f"#{elem_id} .error")).to_have_count(0)
+        expect(page.locator(f"#{elem_id}")).not_to_contain_text("Error")
+
+
+def test_a_refused_action_leaves_the_page_as_it_was_and_says_why_once(studio, browser):
+    submitted_record(studio, "Name the longest river in Africa.", "The Nile")
+    cura, dialogs = sign_in(browser, studio, "cura")
+    cura.get_by_role("tab", name="Review").click()
+    expect(cura.locator("#review-item")).to_contain_text("Name the longest river in Africa.", timeout=15_000)
+    count_before = cura.locator("#review-count").inner_text()
+    cura.locator("#review-reject").click()  # no note: refused
+    expect(cura.get_by_text("Say why it is rejected: the annotator sees the reason.")).to_have_count(1, timeout=15_000)
+    cura.wait_for_timeout(1500)  # the follow-up that clears the badges has run by now
+    expect(cura.locator("#review-item")).to_contain_text("Name the longest river in Africa.")
+    expect(cura.locator("#review-queue")).to_contain_text("Name the longest river in Africa.")
+    expect(cura.locator("#review-count")).to_have_text(count_before)
+    expect(box(cura, "review-note")).to_be_editable()
+    no_error_badges(cura, "review-item", "review-queue", "review-count", "review-note")
+    cura.screenshot(path=str(ARTIFACTS / "refused-review.png"), full_page=False)
+
+    root, _ = sign_in(browser, studio, "root")
+    root.get_by_role("tab", name="Admin").click()
+    expect(root.locator("#admin-users")).to_contain_text("cura", timeout=15_000)
+    box(root, "admin-user-name").fill("zed")
+    box(root, "admin-user-password").fill("short")
+    root.get_by_role("button", name="Add user").click()
+    expect(root.get_by_text("The password must have at least 8 characters.")).to_have_count(1, timeout=15_000)
+    root.wait_for_timeout(1500)
+    expect(root.locator("#admin-users")).to_contain_text("cura")
+    expect(root.locator("#admin-datasets")).to_contain_text("demo")
+    box(root, "admin-user-password").fill("long-enough-password")  # not covered: it takes typing at once
+    no_error_badges(root, "admin-users", "admin-datasets", "admin-user-password")
+    assert dialogs == []
