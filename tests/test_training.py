@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -160,14 +161,34 @@ def test_hf_jobs_launcher_runs_through_the_jobs_api_and_follows_to_completion(hu
     assert job.spec["command"][:2] == ["bash", "-c"] and commit in job.spec["command"]
 
 
+def marked_processes(marker: str) -> list[int]:
+    """Every process whose environment holds the marker: the launcher and the ranks it started in their own sessions."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def run_process_group(command: list[str], env: dict, timeout: float = 180) -> subprocess.CompletedProcess:
-    """Run a command in its own process group; on timeout kill the whole group, so no training rank outlives the test."""
+    """Run a command in its own process group; on timeout kill it and every rank it started (torch's launcher puts
+    each rank in a session of its own, out of reach of killpg), so no training rank outlives the test."""
+    marker = f"STUDIO_TEST_RUN={uuid.uuid4().hex}"
+    env = dict(env, STUDIO_TEST_RUN=marker.split("=", 1)[1])
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+        for pid in marked_processes(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         stdout, stderr = process.communicate()
         pytest.fail(f"{' '.join(command[:4])} ... ran past {timeout} s; its output ends:\n{stderr[-2000:]}")
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

@@ -254,6 +254,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"MODEL_REVISION {job.output_repo} {info.oid}", flush=True)
     if hasattr(trainer, "end"):
         trainer.end()
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        # Left to the interpreter's exit, gloo's teardown can wait forever on a peer rank that already exited
+        # (seen on a 2-process CPU run: the training was done, one rank never ended).
+        dist.barrier()
+        dist.destroy_process_group()
     say("SFT finished")
     return 0
 
