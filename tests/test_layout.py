@@ -25,3 +25,15 @@ def test_domain_and_storage_import_without_gradio():
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_the_ui_reaches_storage_only_through_the_services():
+    import ast
+
+    reaching = []
+    for path in sorted((REPO / "curation" / "ui").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            reaching += [f"{path.name}: {n}" for n in names if n == "db" or n.startswith("db.")]
+    assert reaching == []

@@ -39,6 +39,11 @@ def set_password(session: Session, name: str, password: str) -> None:
     session.flush()
 
 
+def list_datasets(session: Session) -> list[Dataset]:
+    """Every dataset, by name."""
+    return repo.list_datasets(session)
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.exec(select(User).order_by(User.name)))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from curation import dedup, diversity
@@ -15,7 +16,7 @@ from curation.embeddings import DEFAULT_FIELDS, Embedder, record_parts
 from curation.quality.records import CHECKS
 from curation.services.dedup import Progress, dataset_id_of, live_records, part_vectors
 from db.flags import stored_flags
-from db.models import Record, RecordStatus
+from db.models import Dataset, Record, RecordStatus
 
 
 def quality_report(session: Session, *, dataset: str, examples: int = 5) -> dict[str, Any]:
@@ -58,6 +59,14 @@ class NearDuplicateHint:
     fields: str
     embedder: Embedder
     index: dedup.NearDuplicateIndex
+
+
+def dataset_sizes(session: Session, dataset: str | None = None) -> dict[str, int]:
+    """How many records each dataset holds (or only `dataset`), by name; empty datasets are left out."""
+    query = select(Dataset.name, func.count(Record.id)).join(Record, Record.dataset_id == Dataset.id)
+    if dataset is not None:
+        query = query.where(Dataset.name == dataset)
+    return dict(session.exec(query.group_by(Dataset.name)).all())
 
 
 def near_duplicate_hint(session: Session, *, dataset: str, fields: str = DEFAULT_FIELDS,

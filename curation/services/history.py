@@ -126,6 +126,14 @@ def item_history(session: Session, kind: str, item_id: int) -> list[RevisionEntr
     return entries[::-1]
 
 
+def saved_version(session: Session, kind: str, item_id: int, version: int) -> dict[str, Any]:
+    """The snapshot of `kind` #item_id as it was saved at `version` ({} if there is none)."""
+    for revision in repo.history(session, kind, item_id):
+        if revision.version == version:
+            return revision.snapshot
+    return {}
+
+
 def conflict_summary(kind: str, mine: dict[str, Any], theirs: dict[str, Any]) -> str:
     """One paragraph saying how their saved version differs from what I was editing."""
     fields = TASK_FIELDS if kind == "task" else RECORD_FIELDS

@@ -45,10 +45,8 @@ def build(ctx: AppContext) -> dict:
         with ctx.session() as session:
             people = pd.DataFrame([[u.name, getattr(u.role, "value", u.role), f"{u.created_at:%Y-%m-%d}"]
                                    for u in admin.list_users(session)], columns=["Name", "Role", "Since"])
-            from db.repo import list_datasets
-
             sets = pd.DataFrame([[d.name, d.description, d.license or "", d.language or ""]
-                                 for d in list_datasets(session)],
+                                 for d in admin.list_datasets(session)],
                                 columns=["Name", "Description", "License", "Language"])
         return people, sets
 

@@ -16,12 +16,13 @@ from sqlmodel import Session
 
 from curation.config import Settings
 from curation.preview import PreviewError
+from curation.publish import PublishError
+from curation.services import admin, open_session
 from curation.services.admin import actor_for
-from curation.services.annotation import InvalidInput
-from curation.services.history import conflict_summary
-from curation.services.permissions import Actor, PermissionDenied
-from db import repo
-from db.models import Role
+from curation.services.errors import ConflictError, InvalidInput, NotFoundError, PermissionDenied
+from curation.services.history import conflict_summary, saved_version
+from curation.services.permissions import Actor, Role
+from curation.training.launchers import LaunchError
 
 log = logging.getLogger("instruct_studio.ui")
 # While the page load runs (see AppContext.page_load), what it has read once: every tab asks who signs in and
@@ -44,9 +45,7 @@ class AppContext:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session that commits when the block ends normally and rolls back on any error."""
-        from db.engine import session_for
-
-        session = session_for(self.engine)
+        session = open_session(self.engine)
         try:
             yield session
             session.commit()
@@ -81,7 +80,7 @@ class AppContext:
         if answers is not None and "datasets" in answers:
             return list(answers["datasets"])
         with self.session() as session:
-            names = [d.name for d in repo.list_datasets(session)]
+            names = [d.name for d in admin.list_datasets(session)]
         if answers is not None:
             answers["datasets"] = names
         return list(names)
@@ -119,13 +118,10 @@ class AppContext:
         """Decorate a handler: domain errors become a short gr.Error; a conflict says what the other person changed."""
         return friendly(fn, self._base_snapshot)
 
-    def _base_snapshot(self, exc: repo.ConflictError) -> dict:
+    def _base_snapshot(self, exc: ConflictError) -> dict:
         """The saved version the user was editing when the conflict happened."""
         with self.session() as session:
-            for revision in repo.history(session, exc.entity, exc.entity_id):
-                if revision.version == exc.expected_version:
-                    return revision.snapshot
-        return {}
+            return saved_version(session, exc.entity, exc.entity_id, exc.expected_version)
 
 
 _open_nonce = itertools.count(1)
@@ -147,7 +143,7 @@ def requested_item(request_value: str | None, kind: str) -> int | None:
 
 def error_message(exc: BaseException) -> str | None:
     """The one line a user sees for a domain error; None for an unexpected one."""
-    if isinstance(exc, repo.ConflictError):
+    if isinstance(exc, ConflictError):
         mine = getattr(exc, "mine", None) or {}
         theirs = conflict_summary(exc.entity, mine, exc.current) if mine else ""
         who = exc.current.get("updated_by") or "someone else"
@@ -156,17 +152,14 @@ def error_message(exc: BaseException) -> str | None:
                 + "Your edit is still in the form: copy what you need, then reopen the item.")
     if isinstance(exc, PermissionDenied):
         return f"Not allowed: {exc}."
-    if isinstance(exc, repo.NotFoundError):
+    if isinstance(exc, NotFoundError):
         return f"Not found: {exc}."
-    from curation.publish import PublishError  # imported here: publishing is a tab of its own
-    from curation.training.launchers import LaunchError
-
     if isinstance(exc, (InvalidInput, PreviewError, PublishError, LaunchError)):
         return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
     return None
 
 
-def friendly(fn: Callable, base_snapshot: Callable[[repo.ConflictError], dict] | None = None) -> Callable:
+def friendly(fn: Callable, base_snapshot: Callable[[ConflictError], dict] | None = None) -> Callable:
     """Turn domain errors into a short gr.Error (escaped: the toast renders HTML); log the unexpected."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -175,7 +168,7 @@ def friendly(fn: Callable, base_snapshot: Callable[[repo.ConflictError], dict] |
         except gr.Error:
             raise
         except Exception as exc:  # every error becomes a short message, never a stack trace
-            if isinstance(exc, repo.ConflictError) and base_snapshot is not None:
+            if isinstance(exc, ConflictError) and base_snapshot is not None:
                 try:
                     exc.mine = base_snapshot(exc)
                 except Exception:  # the message is still useful without their change spelled out
@@ -184,7 +177,7 @@ def friendly(fn: Callable, base_snapshot: Callable[[repo.ConflictError], dict] |
             if message is None:
                 log.exception("unexpected error in %s", fn.__name__)
                 message = "Something went wrong and nothing was changed. The error was logged for the admin."
-            raise gr.Error(html.escape(message, quote=False), duration=None if isinstance(exc, repo.ConflictError) else 8,
+            raise gr.Error(html.escape(message, quote=False), duration=None if isinstance(exc, ConflictError) else 8,
                            print_exception=False) from None
 
     return wrapper

@@ -20,7 +20,7 @@ from curation.ui import diversity_plots as plots
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext
 from curation.ui.near_duplicate_hint import forget_indexes, open_record_on_click, shared_embedder
-from db.models import Role
+from curation.services.permissions import Role
 
 TAB_TITLE = "Diversity"
 TAB_ORDER = 60

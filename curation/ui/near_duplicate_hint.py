@@ -40,14 +40,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
-from sqlalchemy import func
-from sqlmodel import select
 
 from curation.dedup import DEFAULT_THRESHOLD
 from curation.embeddings import DEFAULT_FIELDS, Embedder
 from curation.services import coverage as coverage_service
 from curation.ui.context import AppContext, open_item
-from db.models import Dataset, Record
 
 log = logging.getLogger("instruct_studio.ui")
 REFRESH_SECONDS = 300
@@ -99,15 +96,6 @@ def _slot(ctx: AppContext, dataset: str, fields: str) -> _Warm:
 def _existing_slot(ctx: AppContext, dataset: str | None, fields: str) -> _Warm | None:
     with _indexes_lock:
         return _indexes.get((id(ctx.engine), dataset, fields))
-
-
-def _record_counts(ctx: AppContext, dataset: str | None = None) -> dict[str, int]:
-    """How many records each dataset holds (or only `dataset`), by name."""
-    query = select(Dataset.name, func.count(Record.id)).join(Record, Record.dataset_id == Dataset.id)
-    if dataset is not None:
-        query = query.where(Dataset.name == dataset)
-    with ctx.session() as session:
-        return dict(session.exec(query.group_by(Dataset.name)).all())
 
 
 class _Closing(Exception):
@@ -180,7 +168,9 @@ def index_ready(ctx: AppContext, dataset: str, fields: str = DEFAULT_FIELDS, *,
     if slot is not None and slot.ready.is_set():
         return True
     if slot is None or not slot.building.locked():
-        if 0 < _record_counts(ctx, dataset).get(dataset, 0) <= build_up_to:
+        with ctx.session() as session:
+            size = coverage_service.dataset_sizes(session, dataset).get(dataset, 0)
+        if 0 < size <= build_up_to:
             _build_in_background(ctx, dataset, fields, _slot(ctx, dataset, fields))
     return False
 

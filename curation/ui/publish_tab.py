@@ -16,8 +16,8 @@ from curation.services.permissions import PermissionDenied
 from curation.training.launchers import LaunchError
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext
-from db import repo
-from db.models import Role
+from curation.services.errors import NotFoundError
+from curation.services.permissions import Role
 
 TAB_TITLE = "Publish & train"
 TAB_ORDER = 70
@@ -195,7 +195,7 @@ def build(ctx: AppContext) -> None:
         """The timer's refresh: a job that is gone is said once, and the timer stops (no toast every 2 s)."""
         try:
             return (*refresh.__wrapped__(current, typed, request), gr.skip())
-        except repo.NotFoundError as gone:
+        except NotFoundError as gone:
             return f"Not found: {gone}.", "", loss_frame([]), gr.skip(), gr.Timer(active=False)
 
     timer.tick(follow, [job_id, token], [status, log_tail, loss, history, timer], api_visibility="private",

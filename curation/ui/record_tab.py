@@ -14,7 +14,6 @@ from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, requested_item
 from curation.ui.editor_actions import editor_actions
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
-from db import repo
 
 log = logging.getLogger("instruct_studio.ui")
 TAB_TITLE = "Record"
@@ -156,7 +155,7 @@ def build(ctx: AppContext) -> dict:
         with ctx.session() as session:
             stored_text = None
             if ask and item_id is not None:
-                stored = repo.get_record(session, item_id)
+                stored = annotation.open_record(session, actor, item_id).form
                 stored_text = (stored.instruction, stored.input, (stored.outputs or [""])[0])
             asked_id = item_id
             if action == "save" or item_id is None:

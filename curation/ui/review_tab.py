@@ -11,7 +11,7 @@ from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, open_item
 from curation.ui.panels import history_html, status_html
 from curation.ui.safe import esc
-from db.models import Role
+from curation.services.permissions import Role
 
 TAB_TITLE = "Review"
 TAB_ORDER = 40

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from curation.services.admin import actor_for
-from db.engine import session_for
+from curation.services import open_session
 
 UPLOAD_PATHS = ("/gradio_api/upload", "/upload")
 
@@ -42,6 +42,6 @@ class UploadsForCurators:
         return tokens.get(token)
 
     def _may_upload(self, user: str) -> bool:
-        with session_for(self.engine) as session:
+        with open_session(self.engine) as session:
             actor = actor_for(session, user)
         return actor is not None and actor.reviews
