@@ -30,6 +30,8 @@ class Settings:
     llm_api_key_env: str = "LLM_API_KEY"
     llm_concurrency: int = 8
     llm_timeout: float = 60.0
+    # More models for the editors' picker: "label=kind:model@base_url [$in/$out] [key=VAR]; ..." (curation/llm/choices.py).
+    llm_models: str = ""
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -46,6 +48,7 @@ class Settings:
             llm_api_key_env=os.environ.get("LLM_API_KEY_ENV") or cls.llm_api_key_env,
             llm_concurrency=int(os.environ.get("LLM_CONCURRENCY") or cls.llm_concurrency),
             llm_timeout=float(os.environ.get("LLM_TIMEOUT") or cls.llm_timeout),
+            llm_models=os.environ.get("LLM_MODELS") or cls.llm_models,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -82,7 +82,8 @@ def import_files(session: Session, dataset_name: str, paths: list[str | Path], *
             if p.tasks:
                 for task in p.tasks:
                     kept, hashes = _without_duplicates(task.instances, seen, keep_duplicates, report)
-                    repo.insert_task(session, dataset.id, task, by=by, reason=reason, instances=kept, hashes=hashes)
+                    repo.insert_task(session, dataset.id, task, by=by, reason=reason, instances=kept, hashes=hashes,
+                                     origin="imported")
                     report.tasks += 1
                     done += len(task.instances)
                     if progress:
@@ -91,7 +92,8 @@ def import_files(session: Session, dataset_name: str, paths: list[str | Path], *
                 for start in range(0, len(p.records), BATCH):
                     batch = p.records[start:start + BATCH]
                     kept, hashes = _without_duplicates(batch, seen, keep_duplicates, report)
-                    repo.insert_records(session, dataset.id, kept, by=by, reason=reason, hashes=hashes)
+                    repo.insert_records(session, dataset.id, kept, by=by, reason=reason, hashes=hashes,
+                                        origin="imported")
                     done += len(batch)
                     if progress:
                         progress(done, total)

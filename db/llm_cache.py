@@ -76,3 +76,17 @@ class DatabaseReplyCache:
     def put(self, key: str, identity: BackendIdentity, request: ChatRequest, reply: ChatReply) -> None:
         store_reply(self.session, key=key, identity=identity, request=request, reply=reply)
         self.session.commit()
+
+
+def reply_requests(session: Session, *, keys: list[str]) -> dict[str, dict]:
+    """{key: {"backend", "base_url", "model", "request", "texts", "created_at"}} for the keys the cache holds."""
+    table = LLMReply.__table__
+    found: dict[str, dict] = {}
+    for start in range(0, len(keys), LOOKUP_CHUNK):
+        rows = session.execute(select(table.c.key, table.c.backend, table.c.base_url, table.c.model, table.c.request,
+                                      table.c.texts, table.c.created_at)
+                               .where(table.c.key.in_(keys[start:start + LOOKUP_CHUNK])))
+        for key, backend, base_url, model, request, texts, created in rows:
+            found[key] = {"backend": backend, "base_url": base_url, "model": model, "request": request,
+                          "texts": list(texts), "created_at": created.isoformat(timespec="seconds")}
+    return found

@@ -97,6 +97,7 @@ class Record(SQLModel, table=True):
         # The browse table's default order (last updated), with and without a status filter.
         Index("ix_record_browse_status_updated", "dataset_id", "status", "updated_at", "id"),
         Index("ix_record_browse_updated", "dataset_id", "updated_at", "id"),
+        Index("ix_record_dataset_machine_draft", "dataset_id", "machine_draft"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -121,6 +122,12 @@ class Record(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = Field(default=1)
     content_hash: str = Field(max_length=64)
+    # Where the record came from: human (the editor), imported (a file or the Hub), template, generated.
+    origin: str = Field(default="human", max_length=20, sa_column_kwargs={"server_default": "human"})
+    # The state of its machine-written text, for filters and stats: None (none), unreviewed, edited, approved.
+    machine_draft: Optional[str] = Field(default=None, max_length=20)
+    # Per field, who wrote it (curation/provenance.py): {"outputs": [...], "instruction": {...}, "source": {...}}.
+    provenance: Optional[dict] = json_column()
 
 
 class Revision(SQLModel, table=True):

@@ -12,7 +12,7 @@ from db.flags import add_flags, store_flags
 from db.models import Dataset, Example, Record, RecordStatus, Revision, Task, User, utcnow
 
 RECORD_EDITABLE = {"instruction", "input", "outputs", "system_prompt", "messages", "category", "status",
-                   "review_note", "task_id", "position", "extra"}
+                   "review_note", "task_id", "position", "extra", "provenance", "machine_draft"}
 TASK_EDITABLE = {"name", "definition", "emphasis_and_caution", "things_to_avoid", "status",
                  *SNI_LIST_FIELDS.values(), "extra"}
 
@@ -102,8 +102,14 @@ def _allocate_record_ids(session: Session, first_row: dict, count: int) -> list[
 
 def insert_records(session: Session, dataset_id: int, drafts: list[RecordDraft], *, by: str | None,
                    reason: str, task_id: int | None = None, status: RecordStatus = RecordStatus.draft,
-                   hashes: list[str] | None = None) -> list[int]:
-    """Insert many records and their first Revision in bulk; returns their ids in order."""
+                   hashes: list[str] | None = None, origin: str = "human",
+                   provenances: list[dict | None] | None = None) -> list[int]:
+    """Insert many records and their first Revision in bulk; returns their ids in order.
+
+    `origin` says how they came in (curation.provenance.ORIGINS); `provenances`, one per draft, who wrote what.
+    """
+    from curation.provenance import machine_draft_state
+
     if not drafts:
         return []
     now = utcnow()
@@ -116,8 +122,9 @@ def insert_records(session: Session, dataset_id: int, drafts: list[RecordDraft],
             "category": d.category, "source_file": d.source_file, "source_line": d.source_line,
             "extra": d.extra, "status": status.value, "review_note": None, "created_by": by, "updated_by": by,
             "created_at": now, "updated_at": now, "version": 1, "content_hash": digest,
+            "origin": origin, "provenance": provenance, "machine_draft": machine_draft_state(provenance),
         }
-        for d, digest in zip(drafts, hashes)
+        for d, digest, provenance in zip(drafts, hashes, provenances or [None] * len(drafts))
     ]
     ids = _allocate_record_ids(session, rows[0], len(rows))
     for record_id, row in zip(ids, rows):
@@ -144,8 +151,10 @@ def get_record(session: Session, record_id: int) -> Record:
 
 
 def create_record(session: Session, dataset_id: int, draft: RecordDraft, *, by: str | None,
-                  reason: str = "created", status: RecordStatus = RecordStatus.draft) -> Record:
-    [record_id] = insert_records(session, dataset_id, [draft], by=by, reason=reason, status=status)
+                  reason: str = "created", status: RecordStatus = RecordStatus.draft, origin: str = "human",
+                  provenance: dict | None = None) -> Record:
+    [record_id] = insert_records(session, dataset_id, [draft], by=by, reason=reason, status=status, origin=origin,
+                                 provenances=[provenance])
     return get_record(session, record_id)
 
 
@@ -219,7 +228,8 @@ def record_draft(record: Record) -> RecordDraft:
 # ---- tasks ----------------------------------------------------------------------------------------
 
 def insert_task(session: Session, dataset_id: int, draft: TaskDraft, *, by: str | None, reason: str,
-                instances: list[RecordDraft] | None = None, hashes: list[str] | None = None) -> Task:
+                instances: list[RecordDraft] | None = None, hashes: list[str] | None = None,
+                origin: str = "human") -> Task:
     """A task with its examples and instances (all of draft.instances unless given)."""
     task = Task(dataset_id=dataset_id, name=draft.name, definition=draft.definition,
                 emphasis_and_caution=draft.emphasis_and_caution, things_to_avoid=draft.things_to_avoid,
@@ -233,7 +243,7 @@ def insert_task(session: Session, dataset_id: int, draft: TaskDraft, *, by: str 
     ]) if draft.examples else None
     add_revision(session, task, by=by, reason=reason)
     insert_records(session, dataset_id, draft.instances if instances is None else instances,
-                   by=by, reason=reason, task_id=task.id, hashes=hashes)
+                   by=by, reason=reason, task_id=task.id, hashes=hashes, origin=origin)
     return task
 
 

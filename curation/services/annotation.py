@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from curation import provenance as provenance_rules
+from curation.provenance import MachineText
 from curation.records import RecordDraft, null_byte_field, null_byte_reason, record_fields
 from curation.services.permissions import Actor, authorize, can_edit
 from db import repo
@@ -89,6 +91,9 @@ class RecordView:
     review_note: str | None
     can_edit: bool
     can_review: bool
+    origin: str = "human"
+    machine_draft: str | None = None  # unreviewed, edited, approved: the state of its machine-written text
+    provenance: dict | None = None
 
 
 def record_view(session: Session, actor: Actor, record: Record) -> RecordView:
@@ -103,6 +108,7 @@ def record_view(session: Session, actor: Actor, record: Record) -> RecordView:
         updated_at=record.updated_at, review_note=record.review_note,
         can_edit=can_edit(actor, created_by=record.created_by, status=status),
         can_review=actor.reviews and status == RecordStatus.submitted,
+        origin=record.origin, machine_draft=record.machine_draft, provenance=record.provenance,
     )
 
 
@@ -124,21 +130,77 @@ def _form_changes(record: Record, form: RecordForm) -> dict[str, Any]:
     return {k: v for k, v in wanted.items() if getattr(record, k) != v}
 
 
+def _field_names(form: RecordForm) -> dict[str, str]:
+    """{field name: its text} as drafts name them: instruction, output, output 2, ..."""
+    return {"instruction": form.instruction, **{("output" if n == 0 else f"output {n + 1}"): text
+                                                 for n, text in enumerate(form.outputs)}}
+
+
+def _as_drafted(form: RecordForm, machine: dict[str, MachineText]) -> RecordForm:
+    """The form with every drafted field holding exactly what the model wrote (the step before a person's edit)."""
+    outputs = list(form.outputs)
+    instruction = form.instruction
+    for name, text in machine.items():
+        if name == "instruction":
+            instruction = text.text
+        elif name.startswith("output"):
+            n = int(name.split()[1]) - 1 if " " in name else 0
+            if n < len(outputs):
+                outputs[n] = text.text
+    return RecordForm(form.dataset, instruction, form.input, outputs, form.system_prompt, form.category)
+
+
+def _drafted_by(machine: dict[str, MachineText]) -> str:
+    models = sorted({f"{m.backend} · {m.model}" for m in machine.values()})
+    return "with a draft by " + ", ".join(models)
+
+
 def save_record(session: Session, actor: Actor, form: RecordForm, *, record_id: int | None = None,
-                expected_version: int | None = None) -> RecordView:
-    """Create a draft (no record_id) or save edits to one; raises ConflictError if someone saved first."""
+                expected_version: int | None = None, drafts: dict[str, str] | None = None) -> RecordView:
+    """Create a draft (no record_id) or save edits to one; raises ConflictError if someone saved first.
+
+    `drafts` maps a field (instruction, output, output 2, ...) to the cache key of the model's draft it was
+    filled from. When the person changed the model's words, the history gets two revisions: what the model
+    wrote, then the person's edit.
+    """
+    from curation.services.drafting import machine_texts
+
     form = form.cleaned()
+    fields = _field_names(form)
+    machine = {name: text for name, text in machine_texts(session, drafts).items() if name in fields}
+    model_form = _as_drafted(form, machine)
+    edited = machine and model_form != form
     if record_id is None:
         authorize(actor, "create")
-        record = repo.create_record(session, _dataset_id(session, form.dataset), form.draft(), by=actor.name,
-                                    reason="created")
-        return record_view(session, actor, record)
-    return change_record(session, actor, record_id, "save", expected_version=expected_version, form=form)
+        first = model_form if edited else form
+        provenance = provenance_rules.after_save(None, origin="human", before={}, drafted=machine, by=actor.name,
+                                                 now={"instruction": first.instruction, "outputs": first.outputs})
+        record = repo.create_record(session, _dataset_id(session, form.dataset), first.draft(), by=actor.name,
+                                    reason="created " + _drafted_by(machine) if machine else "created",
+                                    provenance=provenance)
+        view = record_view(session, actor, record)
+        if edited:
+            view = change_record(session, actor, record.id, "save", expected_version=record.version, form=form,
+                                 note="edited the model's draft")
+        return view
+    if not machine:
+        return change_record(session, actor, record_id, "save", expected_version=expected_version, form=form)
+    view = change_record(session, actor, record_id, "save", expected_version=expected_version, form=model_form,
+                         machine=machine, note="drafted " + _drafted_by(machine)[len("with a draft "):])
+    if edited:
+        view = change_record(session, actor, record_id, "save", expected_version=view.version, form=form,
+                             note="edited the model's draft")
+    return view
 
 
 def change_record(session: Session, actor: Actor, record_id: int, action: str, *, expected_version: int | None,
-                  form: RecordForm | None = None, reason: str | None = None) -> RecordView:
-    """Save, submit, approve, reject or discard a record, with the form's edits in the same revision."""
+                  form: RecordForm | None = None, reason: str | None = None,
+                  machine: dict[str, MachineText] | None = None, note: str | None = None) -> RecordView:
+    """Save, submit, approve, reject or discard a record, with the form's edits in the same revision.
+
+    `machine` says which fields a model wrote (save_record reads it from the drafts' cache keys); `note`
+    replaces the history's word for the change.
+    """
     record = repo.get_record(session, int(record_id))
     authorize(actor, action, created_by=record.created_by, status=RecordStatus(record.status))
     version = required_version(expected_version, "record", record.id)
@@ -154,12 +216,24 @@ def change_record(session: Session, actor: Actor, record_id: int, action: str, *
         changes["review_note"] = reason.strip()
     elif action == "approve":
         changes["review_note"] = None
+    provenance = record.provenance
+    if machine or changes.keys() & {"instruction", "outputs"}:
+        wanted = {"instruction": changes.get("instruction", record.instruction),
+                  "outputs": changes.get("outputs", record.outputs)}
+        provenance = provenance_rules.after_save(record.provenance, origin=record.origin, drafted=machine or {},
+                                                 by=actor.name, now=wanted,
+                                                 before={"instruction": record.instruction, "outputs": record.outputs})
+    if action == "approve":
+        provenance = provenance_rules.approved(provenance, actor.name)
+    if provenance != record.provenance:
+        changes["provenance"] = provenance
+        changes["machine_draft"] = provenance_rules.machine_draft_state(provenance)
     if not changes:
         if version != record.version:  # even a no-op must not pretend the stale form was current
             raise repo.ConflictError("record", record.id, version, repo.snapshot(record))
         return record_view(session, actor, record)
-    note = {"save": "edited", "submit": "submitted", "approve": "approved", "reject": "rejected",
-            "discard": "discarded"}[action]
+    note = note or {"save": "edited", "submit": "submitted", "approve": "approved", "reject": "rejected",
+                    "discard": "discarded"}[action]
     if action in ("approve", "reject", "submit") and set(changes) - {"status", "review_note"}:
         note += " with edits"
     if reason and reason.strip():

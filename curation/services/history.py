@@ -13,7 +13,8 @@ from db import repo
 
 # Snapshot keys shown to people, in this order, with their labels; the rest is bookkeeping.
 RECORD_FIELDS = {"status": "Status", "instruction": "Instruction", "input": "Input", "outputs": "Output",
-                 "system_prompt": "System prompt", "category": "Category", "review_note": "Review note"}
+                 "system_prompt": "System prompt", "category": "Category", "review_note": "Review note",
+                 "provenance": "Written by"}
 TASK_FIELDS = {"status": "Status", "name": "Name", "definition": "Definition",
                "emphasis_and_caution": "Emphasis & caution", "things_to_avoid": "Things to avoid",
                "categories": "Categories", "domains": "Domains", "examples": "Examples", "instances": "Instances",
@@ -54,10 +55,20 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
     return runs
 
 
+def _written_by(provenance: dict) -> str:
+    """Who wrote each field, one line per field a model had a hand in (people's fields go without saying)."""
+    from curation.provenance import describe
+
+    return "\n".join(line for line in describe(provenance, "human", None)[1:] if "machine-drafted" in line
+                     or "instruction" in line.lower())
+
+
 def _as_text(key: str, value: Any) -> str:
     """A snapshot value as a person reads it."""
     if value is None:
         return ""
+    if key == "provenance":
+        return _written_by(value)
     if key == "outputs":
         return "\n— or —\n".join(value) if len(value) > 1 else (value[0] if value else "")
     if key == "examples":

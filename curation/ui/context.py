@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
 import itertools
 import logging
 from contextlib import contextmanager
@@ -160,7 +161,35 @@ def error_message(exc: BaseException) -> str | None:
 
 
 def friendly(fn: Callable, base_snapshot: Callable[[ConflictError], dict] | None = None) -> Callable:
-    """Turn domain errors into a short gr.Error (escaped: the toast renders HTML); log the unexpected."""
+    """Turn domain errors into a short gr.Error (escaped: the toast renders HTML); log the unexpected.
+
+    A generator handler (a streamed draft) stays a generator, so Gradio still streams what it yields.
+    """
+    def as_message(exc: Exception) -> gr.Error:
+        if isinstance(exc, ConflictError) and base_snapshot is not None:
+            try:
+                exc.mine = base_snapshot(exc)
+            except Exception:  # the message is still useful without their change spelled out
+                log.exception("could not read the base version of a conflict")
+        message = error_message(exc)
+        if message is None:
+            log.exception("unexpected error in %s", fn.__name__)
+            message = "Something went wrong and nothing was changed. The error was logged for the admin."
+        return gr.Error(html.escape(message, quote=False), duration=None if isinstance(exc, ConflictError) else 8,
+                        print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def streaming(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as exc:  # every error becomes a short message, never a stack trace
+                raise as_message(exc) from None
+
+        return streaming
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -168,16 +197,6 @@ def friendly(fn: Callable, base_snapshot: Callable[[ConflictError], dict] | None
         except gr.Error:
             raise
         except Exception as exc:  # every error becomes a short message, never a stack trace
-            if isinstance(exc, ConflictError) and base_snapshot is not None:
-                try:
-                    exc.mine = base_snapshot(exc)
-                except Exception:  # the message is still useful without their change spelled out
-                    log.exception("could not read the base version of a conflict")
-            message = error_message(exc)
-            if message is None:
-                log.exception("unexpected error in %s", fn.__name__)
-                message = "Something went wrong and nothing was changed. The error was logged for the admin."
-            raise gr.Error(html.escape(message, quote=False), duration=None if isinstance(exc, ConflictError) else 8,
-                           print_exception=False) from None
+            raise as_message(exc) from None
 
     return wrapper

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 import gradio as gr
 
@@ -13,18 +12,27 @@ from curation.services.annotation import RecordForm, RecordView
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, requested_item
 from curation.ui.editor_actions import editor_actions
+from curation.ui.record_drafts import build_model_panel, mark_html, other_outputs, parse_drafted
+from curation.provenance import describe, models_used
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
+from curation.ui.safe import esc
 
 log = logging.getLogger("instruct_studio.ui")
 TAB_TITLE = "Record"
 TAB_ORDER = 20
-_SEPARATOR = re.compile(r"^\s*---\s*$", re.MULTILINE)
 
 
 def split_outputs(output: str, more: str) -> list[str]:
     """The main output, then each block of `more` (blocks separated by a line holding only ---)."""
-    extra = [block.strip("\n") for block in _SEPARATOR.split(more or "")]
-    return [o for o in [output or "", *extra] if o.strip()]
+    return [o for o in [output or "", *other_outputs(more)] if o.strip()]
+
+
+def provenance_html(view: RecordView | None) -> str:
+    """Where the open record came from and who wrote each field."""
+    if view is None:
+        return '<div class="provenance empty">Written by you, once saved.</div>'
+    lines = describe(view.provenance, view.origin, view.created_by)
+    return '<ul class="provenance">' + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>"
 
 
 def _near_duplicate_hint():
@@ -56,6 +64,9 @@ def build(ctx: AppContext) -> dict:
                 system = gr.Textbox(label="System prompt (optional)", lines=2, elem_id="record-system")
                 more = gr.Textbox(label="Other acceptable outputs", lines=3, elem_id="record-more",
                                   info="Separate outputs with a line holding only ---")
+            panel = build_model_panel(ctx, dataset=dataset, instruction=instruction, input_=input_, output=output,
+                                      more=more, system=system)
+            drafted, mark = panel.drafted, panel.mark
             actions = editor_actions("record")
             new_btn, save_btn, submit_btn = actions.new, actions.save, actions.submit
             review_box, reason = actions.review_box, actions.reason
@@ -82,6 +93,8 @@ def build(ctx: AppContext) -> dict:
             tokens = gr.Markdown(elem_id="record-tokens")
             preview = gr.Textbox(label="As training sees it", lines=10, max_lines=30, interactive=False,
                                  buttons=["copy"], elem_id="record-preview")
+            with gr.Accordion("Provenance", open=True):
+                provenance_box = gr.HTML(provenance_html(None), elem_id="record-provenance")
             with gr.Accordion("History", open=True):
                 history_box = gr.HTML(history_html([]), elem_id="record-history")
     draft = ctx.browser_state("instruct-studio-record")
@@ -91,7 +104,7 @@ def build(ctx: AppContext) -> dict:
     # the fields' interactivity follows it in a chained step, so the API returns plain field values.
     access = gr.Textbox(visible=False, label="access")
     view_outputs = [record_id, version, status, *fields, history_box, access, save_btn, submit_btn, approve_btn,
-                    reject_btn, discard_btn, draft]
+                    reject_btn, discard_btn, drafted, mark, provenance_box, draft]
 
     def show(view: RecordView | None, user: str) -> tuple:
         if view is None:
@@ -99,7 +112,8 @@ def build(ctx: AppContext) -> dict:
             return (None, None, status_html("record", None, None), choices[0] if len(choices) == 1 else None,
                     "", "", "", "", "", "", history_html([]), "new",
                     gr.update(interactive=True), gr.update(interactive=True), gr.update(interactive=False),
-                    gr.update(interactive=False), gr.update(interactive=False), {"user": user})
+                    gr.update(interactive=False), gr.update(interactive=False), "{}", "", provenance_html(None),
+                    {"user": user})
         with ctx.session() as session:
             entries = history.item_history(session, "record", view.id)
         f = view.form
@@ -114,6 +128,7 @@ def build(ctx: AppContext) -> dict:
                                                                 ("draft", "rejected")),
                 gr.update(interactive=view.can_review), gr.update(interactive=view.can_review),
                 gr.update(interactive=view.status != "discarded" and view.can_edit),
+                "{}", mark_html(models_used(view.provenance), view.machine_draft), provenance_html(view),
                 {"user": user, "id": view.id})
 
     def form_of(dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v) -> RecordForm:
@@ -147,8 +162,9 @@ def build(ctx: AppContext) -> dict:
         return near_duplicates.duplicate_warning(matches) if matches else None
 
     def run(action: str, actor, item_id, item_version, values: tuple, note: str | None = None,
-            confirmed: bool = False) -> tuple:
+            confirmed: bool = False, drafted_v: str | None = None) -> tuple:
         form = form_of(*values)
+        drafts = parse_drafted(drafted_v)
         item_id = int(item_id) if item_id else None
         item_version = int(item_version) if item_version else None
         ask = action in ("save", "submit") and not confirmed
@@ -158,8 +174,10 @@ def build(ctx: AppContext) -> dict:
                 stored = annotation.open_record(session, actor, item_id).form
                 stored_text = (stored.instruction, stored.input, (stored.outputs or [""])[0])
             asked_id = item_id
-            if action == "save" or item_id is None:
-                view = annotation.save_record(session, actor, form, record_id=item_id, expected_version=item_version)
+            if action == "save" or item_id is None or (drafts and action != "discard"):
+                # A model's draft is saved first (its words, then the person's edit), then the action applies.
+                view = annotation.save_record(session, actor, form, record_id=item_id, expected_version=item_version,
+                                              drafts=drafts)
                 item_id, item_version = view.id, view.version
             if action != "save":
                 view = annotation.change_record(session, actor, item_id, action, expected_version=item_version,
@@ -181,45 +199,51 @@ def build(ctx: AppContext) -> dict:
 
     @ctx.friendly
     def record_save(record_id, version, dataset, category, system_prompt, instruction, input, output,
-                    more_outputs, request: gr.Request):
+                    more_outputs, drafted_fields=None, request: gr.Request = None):
         """Save the record (a new draft when record_id is empty); refused if someone saved since `version`."""
         return run("save", ctx.actor(request), record_id, version,
-                   (dataset, category, system_prompt, instruction, input, output, more_outputs))
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs),
+                   drafted_v=drafted_fields)
 
     @ctx.friendly
     def record_save_anyway(record_id, version, dataset, category, system_prompt, instruction, input, output,
-                           more_outputs, request: gr.Request):
+                           more_outputs, drafted_fields=None, request: gr.Request = None):
         """Save the record although it looks like a near-duplicate of an existing one."""
         return run("save", ctx.actor(request), record_id, version,
-                   (dataset, category, system_prompt, instruction, input, output, more_outputs), confirmed=True)
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs), confirmed=True,
+                   drafted_v=drafted_fields)
 
     @ctx.friendly
     def record_submit(record_id, version, dataset, category, system_prompt, instruction, input, output,
-                      more_outputs, request: gr.Request):
+                      more_outputs, drafted_fields=None, request: gr.Request = None):
         """Save the form's edits and submit the record for review."""
         return run("submit", ctx.actor(request), record_id, version,
-                   (dataset, category, system_prompt, instruction, input, output, more_outputs))
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs),
+                   drafted_v=drafted_fields)
 
     @ctx.friendly
     def record_approve(record_id, version, dataset, category, system_prompt, instruction, input, output,
-                       more_outputs, request: gr.Request):
+                       more_outputs, drafted_fields=None, request: gr.Request = None):
         """Approve a submitted record (curators), with the form's edits if any."""
         return run("approve", ctx.actor(request), record_id, version,
-                   (dataset, category, system_prompt, instruction, input, output, more_outputs))
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs),
+                   drafted_v=drafted_fields)
 
     @ctx.friendly
     def record_reject(record_id, version, dataset, category, system_prompt, instruction, input, output,
-                      more_outputs, note, request: gr.Request):
+                      more_outputs, note, drafted_fields=None, request: gr.Request = None):
         """Reject a submitted record with a note the annotator sees (curators)."""
         return run("reject", ctx.actor(request), record_id, version,
-                   (dataset, category, system_prompt, instruction, input, output, more_outputs), note)
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs), note,
+                   drafted_v=drafted_fields)
 
     @ctx.friendly
     def record_discard(record_id, version, dataset, category, system_prompt, instruction, input, output,
-                       more_outputs, request: gr.Request):
+                       more_outputs, drafted_fields=None, request: gr.Request = None):
         """Discard the record (curators; it stays in the history, out of exports)."""
         return run("discard", ctx.actor(request), record_id, version,
-                   (dataset, category, system_prompt, instruction, input, output, more_outputs))
+                   (dataset, category, system_prompt, instruction, input, output, more_outputs),
+                   drafted_v=drafted_fields)
 
     @ctx.friendly
     def record_new(request: gr.Request):
@@ -287,13 +311,18 @@ def build(ctx: AppContext) -> dict:
 
     then_live(open_btn.click(record_open, [record_id], view_outputs, api_name="record_open", queue=False))
     record_inputs = [record_id, version, *fields]
-    then_live(save_btn.click(record_save, record_inputs, view_outputs, api_name="record_save", **public))
-    then_live(save_anyway_btn.click(record_save_anyway, record_inputs, view_outputs, api_name="record_save_anyway",
-                                    **public))
-    then_live(submit_btn.click(record_submit, record_inputs, view_outputs, api_name="record_submit", **public))
-    then_live(approve_btn.click(record_approve, record_inputs, view_outputs, api_name="record_approve", **public))
-    then_live(reject_btn.click(record_reject, [*record_inputs, reason], view_outputs, api_name="record_reject", **public))
-    then_live(discard_btn.click(record_discard, record_inputs, view_outputs, api_name="record_discard", **public))
+    # The drafted fields go last, so scripts that do not draft call the API as before.
+    then_live(save_btn.click(record_save, [*record_inputs, drafted], view_outputs, api_name="record_save", **public))
+    then_live(save_anyway_btn.click(record_save_anyway, [*record_inputs, drafted], view_outputs,
+                                    api_name="record_save_anyway", **public))
+    then_live(submit_btn.click(record_submit, [*record_inputs, drafted], view_outputs, api_name="record_submit",
+                               **public))
+    then_live(approve_btn.click(record_approve, [*record_inputs, drafted], view_outputs, api_name="record_approve",
+                                **public))
+    then_live(reject_btn.click(record_reject, [*record_inputs, reason, drafted], view_outputs,
+                               api_name="record_reject", **public))
+    then_live(discard_btn.click(record_discard, [*record_inputs, drafted], view_outputs, api_name="record_discard",
+                                **public))
     then_live(new_btn.click(record_new, None, view_outputs, **private))
     for component in fields:
         component.input(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
