@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 
 import gradio as gr
@@ -37,6 +38,7 @@ class ModelPanel:
     drafted: gr.Textbox  # JSON {field: cache key}: what the save sends along
     mark: gr.HTML
     usage: gr.Markdown
+    filled: list  # the events after which a field holds a model's text (the editor remembers the form then)
 
 
 def parse_drafted(value: str | None) -> dict[str, str]:
@@ -108,12 +110,13 @@ def build_model_panel(ctx: AppContext, *, dataset, instruction, input_, output, 
     drafted = gr.Textbox(visible=False, label="drafted fields", value="{}")
     suggestion = gr.State(None)
     usage_state = gr.State({})
+    drafts_running: dict[str | None, threading.Event] = {}  # by browser session: the running draft's stop
 
     def draft_into(field: str, model_v, temperature_v, max_tokens_v, dataset_v, instruction_v, input_v, system_v,
                    current_v, drafted_v, usage_v, request: gr.Request, seed: int | None = 0):
         """Stream the model's answer into `field` (output, or one more block of the other outputs).
 
-        Yields (the field's text, drafted, mark, status, usage line, usage, what the field held before).
+        Yields (the field's text, drafted, mark, status, usage line, usage).
         """
         actor = ctx.actor(request)
         choice, backend = drafting.backend_of(ctx.settings, model_v)
@@ -127,16 +130,28 @@ def build_model_panel(ctx: AppContext, *, dataset, instruction, input_, output, 
         others = other_outputs(current_v) if field == "more" else []
         prefix = "".join(f"{block}\n---\n" for block in others)
         name = "output" if field == "output" else f"output {len(others) + 2}"
-        before = {"field": field, "text": current_v or ""}
         skip = gr.skip()
-        with ctx.session() as session:
-            language = drafting.dataset_language(session, dataset_v)
-            stream = drafting.stream_draft(session, actor, backend, chat, DRAFT_OUTPUT, language=language)
-            try:
-                for text in stream:
-                    yield prefix + text, skip, skip, "Drafting…", skip, skip, before
-            finally:
-                stream.close()
+        session_hash = getattr(request, "session_hash", None)
+        stop = drafts_running[session_hash] = threading.Event()
+        try:
+            with ctx.session() as session:
+                language = drafting.dataset_language(session, dataset_v)
+                stream = drafting.stream_draft(session, actor, backend, chat, DRAFT_OUTPUT, language=language)
+                try:
+                    for text in stream:
+                        if stop.is_set():
+                            break
+                        yield prefix + text, skip, skip, "Drafting…", skip, skip
+                finally:
+                    stream.close()  # on Stop, this drops the connection: the model stops writing
+        finally:
+            if drafts_running.get(session_hash) is stop:
+                drafts_running.pop(session_hash)
+        if stop.is_set():
+            # The field as it was: half a model's text must not pass for a person's. The last word is this
+            # generator's own, so no late piece of the draft can arrive after it.
+            yield current_v or "", skip, skip, "Stopped: the request was cancelled and the draft was not kept.", skip, skip
+            return
         result = stream.result
         held = parse_drafted(drafted_v)
         held[name] = result.key
@@ -144,8 +159,7 @@ def build_model_panel(ctx: AppContext, *, dataset, instruction, input_, output, 
         if result.warnings:
             note += " · ⚠ " + "; ".join(result.warnings)
         used = _counted(usage_v, choice, result)
-        yield (prefix + result.text, json.dumps(held), mark_html([result.machine.model]), note, usage_line(used),
-               used, None)
+        yield prefix + result.text, json.dumps(held), mark_html([result.machine.model]), note, usage_line(used), used
 
     @ctx.friendly
     def record_draft_output(model, temperature, max_tokens, dataset, instruction, input, system_prompt, output,
@@ -161,8 +175,7 @@ def build_model_panel(ctx: AppContext, *, dataset, instruction, input_, output, 
         yield from draft_into("more", model, temperature, max_tokens, dataset, instruction, input, system_prompt,
                               more_outputs, drafted_fields, usage_v, request, seed=secrets.randbelow(2 ** 31))
 
-    before_draft = gr.State(None)
-    tail = [drafted, mark, status, usage, usage_state, before_draft]
+    tail = [drafted, mark, status, usage, usage_state]
     common = [model, temperature, max_tokens, dataset, instruction, input_, system]
     draft_event = draft_btn.click(record_draft_output, [*common, output, drafted, usage_state], [output, *tail],
                                   api_name="record_draft_output", show_progress="minimal")
@@ -200,7 +213,7 @@ def build_model_panel(ctx: AppContext, *, dataset, instruction, input_, output, 
         held["instruction"] = held_suggestion["key"]
         return held_suggestion["text"], json.dumps(held), "", gr.update(visible=False)
 
-    use_btn.click(use_suggestion, [suggestion, drafted], [instruction, drafted, suggestion_view, suggestion_row],
+    use_event = use_btn.click(use_suggestion, [suggestion, drafted], [instruction, drafted, suggestion_view, suggestion_row],
                   api_visibility="private", show_progress="hidden")
     keep_btn.click(lambda: ("", gr.update(visible=False)), None, [suggestion_view, suggestion_row],
                    api_visibility="private", show_progress="hidden")
@@ -213,16 +226,14 @@ def build_model_panel(ctx: AppContext, *, dataset, instruction, input_, output, 
         return "✓ " + drafting.check_model(actor, choice, backend)
 
     test_btn.click(record_test_model, [model], [status], api_name="record_test_model", show_progress="minimal")
-    def stopped(before, request: gr.Request):
-        """The field as it was before the cancelled draft: half a model's text must not pass for a person's."""
+    def stop_draft(request: gr.Request):
+        """Ask this browser's running draft to stop; it puts the field back itself."""
         ctx.actor(request)
-        if not before:
-            return gr.skip(), gr.skip(), gr.skip(), None
-        text = before["text"]
-        return (text if before["field"] == "output" else gr.skip(), text if before["field"] == "more" else gr.skip(),
-                "Stopped: the request was cancelled and the draft was not kept.", None)
+        running = drafts_running.get(getattr(request, "session_hash", None))
+        if running is None:
+            return gr.skip()
+        running.set()
+        return "Stopping…"
 
-    # Stop cancels the streaming event: its generator is closed, which closes the connection; nothing is stored.
-    stop_btn.click(stopped, [before_draft], [output, more, status, before_draft], cancels=[draft_event, another_event],
-                   api_visibility="private", show_progress="hidden")
-    return ModelPanel(model, drafted, mark, usage)
+    stop_btn.click(stop_draft, None, [status], api_visibility="private", show_progress="hidden", queue=False)
+    return ModelPanel(model, drafted, mark, usage, [draft_event, another_event, use_event])

@@ -1,6 +1,7 @@
 """The record editor: instruction, input, output(s), optional system prompt; checks, preview and history."""
 from __future__ import annotations
 
+import json
 import logging
 
 import gradio as gr
@@ -262,10 +263,11 @@ def build(ctx: AppContext) -> dict:
         return checks_html([], flags), text, count or ""
 
     def remember(item_id, item_version, dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v,
-                 request: gr.Request):
-        """What the browser keeps, so a reload does not lose unsaved typing."""
+                 drafted_v, request: gr.Request):
+        """What the browser keeps, so a reload does not lose unsaved typing (nor which fields a model drafted)."""
         return {"user": getattr(request, "username", None), "id": item_id, "version": item_version, "dirty": True,
-                "values": [dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v]}
+                "values": [dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v],
+                "drafted": drafted_v or "{}"}
 
     @ctx.friendly
     def restore(stored, request: gr.Request):
@@ -282,6 +284,9 @@ def build(ctx: AppContext) -> dict:
             values = stored.get("values") or []
             if stored.get("dirty") and len(values) == 7:
                 result[0], result[1], result[3:10] = stored.get("id"), stored.get("version"), values
+                # The model's drafts stay credited to it after a reload: the save still sends their keys.
+                result[17] = json.dumps(parse_drafted(stored.get("drafted")))
+                result[18] = mark_html(["a model"]) if parse_drafted(stored.get("drafted")) else result[18]
                 result[-1] = stored
                 gr.Info("Your unsaved edits were restored.")
         if not result[0] and all(not value for value in result[4:10]):
@@ -326,7 +331,10 @@ def build(ctx: AppContext) -> dict:
     then_live(new_btn.click(record_new, None, view_outputs, **private))
     for component in fields:
         component.input(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
-        component.input(remember, [record_id, version, *fields], [draft], trigger_mode="always_last", **private)
+        component.input(remember, [record_id, version, *fields, drafted], [draft], trigger_mode="always_last",
+                        **private)
+    for event in panel.filled:
+        event.then(remember, [record_id, version, *fields, drafted], [draft], **private)
     # The tokenizer loads when its name is complete (Enter or leaving the box), not at every keystroke.
     for event in (template.change, tokenizer.submit, tokenizer.blur):
         event(live, live_inputs, live_outputs, trigger_mode="always_last", **private)

@@ -2,6 +2,7 @@
 they edit and save; the provenance and the history show the model and then their edit."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -83,4 +84,26 @@ def test_draft_output_streams_in_is_marked_then_edited_saved_and_credited(studio
     expect(history.locator(".rev").nth(0)).to_contain_text("Written by")  # and who wrote it changed
     # Saved and reviewed by a person now: no longer marked as an unread draft.
     expect(page.locator("#record-output-mark")).to_have_text("")
+    assert dialogs == []
+
+
+def test_stop_cancels_a_long_draft_and_puts_the_output_back(studio, browser, model_server):
+    page, dialogs = sign_in(browser, studio, "ann")
+    page.get_by_role("tab", name="Record").click()
+    box(page, "record-instruction").fill("Write a long story about a lighthouse keeper.")
+    box(page, "record-output").fill("My own opening line.")
+    page.locator("#record-model input").click()
+    page.get_by_role("option", name="Loopback").click()
+    dropped = model_server.dropped_by_client
+    model_server.script(Reply(" ".join(["wave"] * 400), chunk_delay=0.05))
+
+    page.locator("#record-draft-output").click()
+    expect(box(page, "record-output")).to_have_value(re.compile(r"^wave wave"), timeout=15_000)
+    page.locator("#record-draft-stop").click()
+
+    expect(page.locator("#record-model-status")).to_contain_text("Stopped: the request was cancelled", timeout=10_000)
+    expect(box(page, "record-output")).to_have_value("My own opening line.")
+    page.wait_for_timeout(1000)
+    assert model_server.dropped_by_client == dropped + 1  # the connection to the model was closed
+    assert box(page, "record-output").input_value() == "My own opening line."  # and nothing more arrived
     assert dialogs == []
