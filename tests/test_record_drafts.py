@@ -300,3 +300,45 @@ def test_suggest_an_instruction_shows_the_differences(ann, app_server):
     assert ('<div class="rev-diff"><ins>List three </ins>tips <ins>for staying </ins>healthy<ins>.</ins></div>'
             in view)  # the rewrite, without the quotes the model put round it, against the rough original
     assert view.startswith('<div class="suggestion"><div class="rev-label">Suggested by Loopback</div>')
+
+
+def test_draft_another_adds_an_alternative_output_credited_to_the_model(studio, ann, app_server):
+    app_server.script(Reply("Rome is the capital of Italy."))
+    job = ann.submit("Loopback", 0.7, 512, "demo", "Name the capital of Italy.", "", "", "Rome.", "", "{}",
+                     api_name="/record_draft_another")
+    more, held, mark, status, _ = job.result()
+    assert more == "Rome is the capital of Italy." and list(json.loads(held)) == ["output 2"]
+    seed_used = app_server.requests[-1]["seed"]
+
+    app_server.script(Reply("Italy's capital is Rome."))
+    job = ann.submit("Loopback", 0.7, 512, "demo", "Name the capital of Italy.", "", "", "Rome.", more, held,
+                     api_name="/record_draft_another")
+    more, held, _, _, _ = job.result()
+    assert more == "Rome is the capital of Italy.\n---\nItaly's capital is Rome."
+    assert list(json.loads(held)) == ["output 2", "output 3"]
+    assert app_server.requests[-1]["seed"] != seed_used  # another seed, so another answer (and cache key)
+
+    saved = ann.predict(None, None, "demo", "", "", "Name the capital of Italy.", "", "Rome.", more, held,
+                        api_name="/record_save")
+    from db.engine import open_database, session_for
+
+    engine = open_database(studio.database_url)
+    with session_for(engine) as session:
+        record = session.get(Record, saved[0])
+        by = [entry["by"] for entry in record.provenance["outputs"]]
+        states = [entry.get("state") for entry in record.provenance["outputs"]]
+        assert (record.outputs, by, states, record.machine_draft) == (
+            ["Rome.", "Rome is the capital of Italy.", "Italy's capital is Rome."], ["person", "model", "model"],
+            [None, "unreviewed", "unreviewed"], "unreviewed")
+    engine.dispose()
+
+
+
+def test_draft_another_needs_a_first_output(ann, app_server):
+    from gradio_client.exceptions import AppError
+
+    requests = len(app_server.requests)
+    with pytest.raises(AppError, match="Write or draft the output first: Draft another adds an alternative to it"):
+        ann.submit("Loopback", 0.7, 512, "demo", "Name a color.", "", "", "", "", "{}",
+                   api_name="/record_draft_another").result()
+    assert len(app_server.requests) == requests

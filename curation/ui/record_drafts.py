@@ -169,9 +169,13 @@ def build_model_panel(ctx: AppContext, *, dataset, instruction, input_, output, 
                               output, drafted_fields, usage_v, request)
 
     @ctx.friendly
-    def record_draft_another(model, temperature, max_tokens, dataset, instruction, input, system_prompt,
+    def record_draft_another(model, temperature, max_tokens, dataset, instruction, input, system_prompt, output,
                              more_outputs, drafted_fields, usage_v, request: gr.Request):
         """Stream an alternative output (another seed) into "other acceptable outputs"."""
+        ctx.actor(request)
+        if not (output or "").strip():
+            # The other outputs are numbered after the first: without one, the draft would take its place.
+            raise drafting.InvalidInput("write or draft the output first: Draft another adds an alternative to it")
         yield from draft_into("more", model, temperature, max_tokens, dataset, instruction, input, system_prompt,
                               more_outputs, drafted_fields, usage_v, request, seed=secrets.randbelow(2 ** 31))
 
@@ -179,7 +183,7 @@ def build_model_panel(ctx: AppContext, *, dataset, instruction, input_, output, 
     common = [model, temperature, max_tokens, dataset, instruction, input_, system]
     draft_event = draft_btn.click(record_draft_output, [*common, output, drafted, usage_state], [output, *tail],
                                   api_name="record_draft_output", show_progress="minimal")
-    another_event = another_btn.click(record_draft_another, [*common, more, drafted, usage_state], [more, *tail],
+    another_event = another_btn.click(record_draft_another, [*common, output, more, drafted, usage_state], [more, *tail],
                                       api_name="record_draft_another", show_progress="minimal")
 
     @ctx.friendly
