@@ -342,3 +342,16 @@ def test_draft_another_needs_a_first_output(ann, app_server):
         ann.submit("Loopback", 0.7, 512, "demo", "Name a color.", "", "", "", "", "{}",
                    api_name="/record_draft_another").result()
     assert len(app_server.requests) == requests
+
+
+def test_a_curator_reviewing_sees_which_outputs_no_person_has_read(demo, server):
+    from curation.ui.review_tab import item_html
+
+    session = demo
+    result, _ = drafted(session, server, reply="Paris.")
+    view = annotation.save_record(session, ANN, RecordForm("demo", "Name the capital of France.",
+                                                           outputs=["Paris.", "It is Paris."]),
+                                  drafts={"output": result.key})
+    page = item_html("record", annotation.open_record(session, CURA, view.id))
+    assert "Output · 🤖 machine-drafted by loopback-model, unreviewed" in page
+    assert '<div class="review-label">Other output 1</div>' in page  # the person's alternative, unmarked

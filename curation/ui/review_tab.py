@@ -32,7 +32,16 @@ def item_html(kind: str, view) -> str:
     f = view.form
     if kind == "record":
         parts = [_block("Instruction", f.instruction), _block("Input", f.input)]
-        parts += [_block("Output" if n == 0 else f"Other output {n}", o) for n, o in enumerate(f.outputs or [""])]
+        entries = list((getattr(view, "provenance", None) or {}).get("outputs") or [])
+        for n, text in enumerate(f.outputs or [""]):
+            label = "Output" if n == 0 else f"Other output {n}"
+            entry = entries[n] if n < len(entries) else None
+            if entry and entry.get("by") == "model":
+                # A curator should know which words no person has read yet before approving them.
+                label += {"unreviewed": f" · 🤖 machine-drafted by {entry.get('model')}, unreviewed",
+                          "edited": f" · machine-drafted by {entry.get('model')}, edited by {entry.get('edited_by')}",
+                          "approved": f" · machine-drafted by {entry.get('model')}, approved"}.get(entry.get("state"), "")
+            parts.append(_block(label, text))
         if f.system_prompt:
             parts.insert(0, _block("System prompt", f.system_prompt))
         return head + "".join(parts)
