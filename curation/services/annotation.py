@@ -94,6 +94,7 @@ class RecordView:
     origin: str = "human"
     machine_draft: str | None = None  # unreviewed, edited, approved: the state of its machine-written text
     provenance: dict | None = None
+    source: str | None = None  # the file (and line) an imported record was read from
 
 
 def record_view(session: Session, actor: Actor, record: Record) -> RecordView:
@@ -109,6 +110,8 @@ def record_view(session: Session, actor: Actor, record: Record) -> RecordView:
         can_edit=can_edit(actor, created_by=record.created_by, status=status),
         can_review=actor.reviews and status == RecordStatus.submitted,
         origin=record.origin, machine_draft=record.machine_draft, provenance=record.provenance,
+        source=(f"{record.source_file}" + (f", line {record.source_line}" if record.source_line else ""))
+        if record.source_file else None,
     )
 
 

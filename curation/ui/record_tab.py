@@ -33,6 +33,8 @@ def provenance_html(view: RecordView | None) -> str:
     if view is None:
         return '<div class="provenance empty">Written by you, once saved.</div>'
     lines = describe(view.provenance, view.origin, view.created_by)
+    if view.source and view.origin == "imported":
+        lines[0] += f" from {view.source}"
     return '<ul class="provenance">' + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>"
 
 
