@@ -9,6 +9,7 @@ from curation.services import history, tasks
 from curation.services.annotation import InvalidInput
 from curation.services.tasks import ExampleForm, TaskForm, TaskView
 from curation.services.taxonomy import SNI_CATEGORIES, SNI_DOMAINS
+from curation.ui import task_drafts
 from curation.ui import task_tables as tables
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, requested_item
@@ -91,6 +92,7 @@ def build(ctx: AppContext) -> dict:
                 pasted = gr.Textbox(label="Rows to add", lines=4, elem_id="task-paste",
                                     placeholder="one instance per line: input<TAB>output (or JSON lines)")
                 paste_btn = gr.Button("Add pasted rows", size="sm", elem_id="task-paste-add")
+            drafts = task_drafts.panel(ctx)
 
             actions = editor_actions("task")
             new_btn, save_btn, submit_btn = actions.new, actions.save, actions.submit
@@ -366,6 +368,10 @@ def build(ctx: AppContext) -> dict:
         if wanted is None:
             return tuple(gr.skip() for _ in view_outputs)
         return task_open(wanted, request)
+
+    for saved in task_drafts.wire(ctx, drafts, task_id=task_id, version=version, example=selected, fields=fields,
+                                  form_of=form_of, show=show, view_outputs=view_outputs):
+        then_live(saved)
 
     if ctx.open_request is not None:
         then_live(ctx.open_request.change(from_request, [ctx.open_request], view_outputs, **private))
