@@ -33,6 +33,9 @@ class CardFacts:
     annotators: int
     statuses: list[str]
     extra_metadata: dict[str, Any] = field(default_factory=dict)
+    # Who wrote the published records ({curation.stats.WRITTEN_BY key: records}) and which models drafted text.
+    written_by: dict[str, int] = field(default_factory=dict)
+    models: dict[str, int] = field(default_factory=dict)
 
 
 def card_metadata(facts: CardFacts) -> dict[str, Any]:
@@ -58,6 +61,20 @@ def card_metadata(facts: CardFacts) -> dict[str, Any]:
 def _table(title: str, counts: dict[str, Any], header: str) -> str:
     rows = "\n".join(f"| {key} | {value} |" for key, value in counts.items())
     return f"| {title} | {header} |\n|---|---|\n{rows}"
+
+
+def _authorship(facts: CardFacts) -> str:
+    """The "Who wrote it" section: the human / machine mix as a table, then the models that drafted text."""
+    from curation.stats import WRITTEN_BY
+
+    shown = {WRITTEN_BY[key]: count for key, count in facts.written_by.items()
+             if count or key != "generated"}  # no generation pipeline yet: its row only once it made something
+    models = ", ".join(f"`{model}` ({count} record{'s' if count != 1 else ''})"
+                       for model, count in facts.models.items())
+    return (f"{_table('Written by', shown, 'Records')}\n\n"
+            + (f"Models that drafted text: {models}. A machine-drafted record keeps, per field, the model, its "
+               "parameters, the prompt and whether a person edited or approved the text."
+               if models else "No text in it was drafted by a model."))
 
 
 def card_body(facts: CardFacts) -> str:
@@ -87,6 +104,10 @@ ds = load_dataset("{facts.repo_id}", "{facts.default_config}")
 {_table("Status", facts.by_status, "Records")}
 
 Length in tokens (prompt and response together, {facts.tokenizer}): {lengths}.
+
+## Who wrote it
+
+{_authorship(facts)}
 
 ## How it was curated
 

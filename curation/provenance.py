@@ -55,7 +55,7 @@ def _edited(entry: dict, by: str | None) -> dict:
 
 
 def field_entry(before_text: str | None, before: dict | None, now_text: str, drafted: MachineText | None,
-                by: str | None, origin: str) -> dict | None:
+                by: str | None, origin: str, author: str | None = None) -> dict | None:
     """The provenance of one field after a save.
 
     `drafted` is what a model wrote into the field in this editing session; the stored entry carries over while
@@ -69,14 +69,15 @@ def field_entry(before_text: str | None, before: dict | None, now_text: str, dra
     if before is not None and now_text == before_text:
         return before
     if before is None and now_text == before_text:
-        return came_in_with(origin) if origin != "human" else person(by)
+        # Stored before provenance was kept: the text is its author's (or came in with the record), not the saver's.
+        return came_in_with(origin) if origin != "human" else person(author)
     if before is not None and before.get("by") == "model":
         return before if before.get("state") == EDITED and before.get("edited_by") == by else _edited(before, by)
     return person(by)
 
 
 def after_save(record_provenance: dict | None, *, origin: str, before: dict[str, Any], now: dict[str, Any],
-               drafted: dict[str, MachineText], by: str | None) -> dict:
+               drafted: dict[str, MachineText], by: str | None, author: str | None = None) -> dict:
     """The record's provenance once `now` ({"instruction", "outputs"}) replaces `before` (the same, as stored).
 
     `drafted` maps a field ("instruction", "output", "output 2", ...) to what a model wrote into it.
@@ -88,11 +89,11 @@ def after_save(record_provenance: dict | None, *, origin: str, before: dict[str,
         name = "output" if n == 0 else f"output {n + 1}"
         before_text = (before.get("outputs") or [None] * (n + 1))[n] if n < len(before.get("outputs") or []) else None
         outputs.append(field_entry(before_text, old_outputs[n] if n < len(old_outputs) else None, text,
-                                   drafted.get(name), by, origin))
+                                   drafted.get(name), by, origin, author))
     result = {key: value for key, value in old.items() if key not in ("outputs", "instruction")}
     result["outputs"] = outputs
     instruction = field_entry(before.get("instruction"), old.get("instruction"), now.get("instruction") or "",
-                              drafted.get("instruction"), by, origin)
+                              drafted.get("instruction"), by, origin, author)
     if instruction is not None and instruction.get("by") == "model":
         result["instruction"] = instruction  # only a model's instruction is worth a note: the rest is the origin's
     return result

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from curation.dataset_card import CardFacts, render_card
 from curation.formats.writers import to_alpaca, to_messages, to_prompt_completion
 from curation.quality.records import CHECKS
+from curation.stats import model_counts, written_by
 from db import repo
 from db.flags import stored_flags
 from db.models import Record, RecordStatus
@@ -161,6 +162,8 @@ def plan_publication(session: Session, *, dataset: str, repo_id: str, statuses: 
         by_status=dict(Counter(r.status.value for r in records).most_common()),
         token_lengths=lengths, tokenizer=tokenizer, near_duplicates=near_duplicates,
         quality_flags=_quality_flags(session, dataset_id, records), annotators=len(people), statuses=statuses,
+        written_by=written_by(session, dataset=dataset, statuses=statuses),
+        models=model_counts(session, dataset=dataset, statuses=statuses),
     )
     return PublicationPlan(dataset=dataset, dataset_id=dataset_id, configs=configs, statuses=statuses, rows=rows,
                            snapshot=snapshot, facts=facts)

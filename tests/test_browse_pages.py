@@ -109,3 +109,59 @@ def test_a_search_for_a_null_byte_is_a_message_not_a_database_error(session):
     with pytest.raises(InvalidInput) as refusal:  # PostgreSQL raised DataError on the query itself
         browse(session, BrowseQuery(text="Par\x00is"))
     assert str(refusal.value) == "the search text holds a null byte (\\0): no record can match it"
+
+
+def seed_mixed_authorship(session) -> None:
+    """Dataset "mixed": 2 by people, 2 imported, 1 template, and 3 machine-drafted (unreviewed on an imported
+    record, edited, approved)."""
+    from curation.provenance import MachineText
+    from curation.records import RecordDraft
+    from db import repo
+
+    def drafted(state: str) -> dict:
+        entry = MachineText(text="A poem.", backend="openai", base_url="http://gpu-box:8000/v1", model="m").entry()
+        return {"outputs": [{**entry, "state": state}]}
+
+    dataset = repo.get_or_create_dataset(session, "mixed")
+    for instruction, origin, provenance in [
+            ("Write poem 1.", "human", None), ("Write poem 2.", "human", None), ("Write poem 3.", "imported", None),
+            ("Write poem 4.", "imported", None), ("Write poem 5.", "template", None),
+            ("Write poem 6.", "imported", drafted("unreviewed")), ("Write poem 7.", "human", drafted("edited")),
+            ("Write poem 8.", "human", drafted("approved"))]:
+        repo.insert_records(session, dataset.id, [RecordDraft(instruction=instruction, outputs=["A poem."])],
+                            by="ann", reason="test", origin=origin, provenances=[provenance])
+    session.commit()
+
+
+@pytest.mark.parametrize("written_by, poems", [
+    ("people", [1, 2]), ("machine", [6, 7, 8]), ("unreviewed", [6]), ("edited", [7]), ("imported", [3, 4]),
+    (None, [1, 2, 3, 4, 5, 6, 7, 8]),
+])
+def test_the_written_by_filter_tells_people_from_machine_drafts(session, written_by, poems):
+    from curation.services import browse
+
+    seed_mixed_authorship(session)
+    page = browse.browse(session, browse.BrowseQuery(dataset="mixed", written_by=written_by, sort="Oldest"))
+    assert [row[1] for row in page.rows] == [f"Write poem {n}." for n in poems] and page.total == len(poems)
+
+
+def test_an_unknown_written_by_filter_says_which_there_are(session):
+    from curation.services.annotation import InvalidInput
+    from curation.services.browse import BrowseQuery, browse
+
+    with pytest.raises(InvalidInput) as refusal:
+        browse(session, BrowseQuery(written_by="robots"))
+    assert str(refusal.value) == ("unknown 'written by' filter 'robots'; choose from people, machine, unreviewed, "
+                                  "edited, imported")
+
+
+def test_browse_through_the_api_filters_by_who_wrote_the_records(ann, studio):
+    from db.engine import open_database, session_for
+
+    engine = open_database(studio.database_url)
+    with session_for(engine) as session:
+        seed_mixed_authorship(session)
+    engine.dispose()
+    table, _, info = ann.predict("Records", "mixed", "", "", "", "", "Oldest", 1, "", "machine", api_name="/browse")
+    assert [row[1] for row in table["data"]] == ["Write poem 6.", "Write poem 7.", "Write poem 8."]
+    assert info == "**1–3** of **3** records · page 1 of 1"

@@ -93,3 +93,34 @@ def test_stats_counts_and_length_percentiles(dataset, capsys):
     assert text.splitlines()[0] == "dataset mix: 4 records, 0 tasks"
     assert "by status: draft 3, approved 1" in text
     assert "quality flags (records not discarded): instruction_length 2" in text.splitlines()
+
+
+def test_stats_and_the_overview_count_who_wrote_the_records(dataset, capsys):
+    """4 imported records; a model drafts a second output of one, a person writes a new one."""
+    from curation.provenance import MachineText
+    from curation.services.annotation import RecordForm, change_record, save_record
+    from curation.services.permissions import Actor
+    from curation.ui.overview_tab import written_by_figure
+    from db.models import Role
+
+    curator = Actor("cur", Role.curator)
+    engine = open_database(dataset)
+    with session_for(engine) as session:
+        first = next(repo.iter_records(session, repo.get_dataset(session, "mix").id))
+        draft = MachineText(text="t-a-c", backend="openai", base_url="http://gpu-box:8000/v1", model="m")
+        change_record(session, curator, first.id, "save", expected_version=first.version, machine={"output 2": draft},
+                      form=RecordForm("mix", first.instruction, first.input, [*first.outputs, "t-a-c"]))
+        save_record(session, curator, RecordForm("mix", "Name a colour.", outputs=["Teal."]))
+        session.commit()
+    engine.dispose()
+
+    assert main(["--db", dataset, "stats", "--dataset", "mix", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["written_by"] == {"people": 1, "imported": 3, "template": 0, "edited": 0, "approved": 0,
+                                   "unreviewed": 1, "generated": 0}
+    assert stats["models"] == {"openai:m": 1}
+    figure, models = written_by_figure(stats["written_by"], stats["models"])
+    assert dict(zip(figure.data[0].y, figure.data[0].x)) == {
+        "People in the studio": 1, "Imported": 3, "Made by templates": 0, "Machine-drafted, edited by a person": 0,
+        "Machine-drafted, approved unedited": 0, "Machine-drafted, unreviewed": 1}
+    assert models == "Models that drafted text: openai:m **1**"

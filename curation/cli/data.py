@@ -109,6 +109,8 @@ def run_stats(args: argparse.Namespace) -> int:
         print(f"by {title}: " + ", ".join(f"{k} {v}" for k, v in shown) + more)
     flagged = [f"{name} {count}" for name, count in stats["flags"].items() if count]
     print("quality flags (records not discarded): " + (", ".join(flagged) or "none"))
+    print("written by: " + (", ".join(f"{k} {v}" for k, v in stats["written_by"].items() if v) or "nobody yet")
+          + ("; models: " + ", ".join(f"{m} {n}" for m, n in stats["models"].items()) if stats["models"] else ""))
     print(f"lengths ({stats['tokenizer']} tokens / words):")
     for field, lengths in stats["lengths"].items():
         tokens, words = lengths["tokens"], lengths["words"]

@@ -224,7 +224,7 @@ def change_record(session: Session, actor: Actor, record_id: int, action: str, *
         wanted = {"instruction": changes.get("instruction", record.instruction),
                   "outputs": changes.get("outputs", record.outputs)}
         provenance = provenance_rules.after_save(record.provenance, origin=record.origin, drafted=machine or {},
-                                                 by=actor.name, now=wanted,
+                                                 by=actor.name, author=record.created_by, now=wanted,
                                                  before={"instruction": record.instruction, "outputs": record.outputs})
     if action == "approve":
         provenance = provenance_rules.approved(provenance, actor.name)

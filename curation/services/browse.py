@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlmodel import Session
 
 from curation.records import null_byte_field, null_byte_reason
@@ -15,6 +15,10 @@ from db.models import Dataset, Record, RecordStatus, Task
 
 PAGE_SIZE = 50
 ANY_FLAG = "any"  # BrowseQuery.flag: records that fail at least one quality check
+# BrowseQuery.written_by, as the filter names them. "people" and "imported" hold no machine-drafted text, as the
+# overview and the dataset card count them (curation.stats.written_by_kind).
+WRITTEN_BY = {"people": "people", "machine": "machine-drafted (any)", "unreviewed": "machine-drafted, unreviewed",
+              "edited": "machine-drafted, edited", "imported": "imported"}
 SORTS = {
     "Last updated": ("updated_at", True),
     "Oldest updated": ("updated_at", False),
@@ -34,6 +38,7 @@ class BrowseQuery:
     author: str | None = None
     text: str | None = None
     flag: str | None = None  # a check name of curation.quality.records.CHECKS, or ANY_FLAG
+    written_by: str | None = None  # a key of WRITTEN_BY
     sort: str = "Last updated"
     page: int = 1
     page_size: int = PAGE_SIZE
@@ -102,6 +107,8 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
             filters.append(Record.category == query.category)
     if query.flag:
         filters.append(_flagged(model, query.flag))
+    if query.written_by:
+        filters.append(_written_by(model, query.written_by))
     if query.text and query.text.strip():
         pattern = _like(query.text.strip())
         fields = [Task.name, Task.definition] if model is Task else [Record.instruction, Record.input,
@@ -151,6 +158,19 @@ def _flagged(model, flag: str):
         return Task.id.in_(select(Record.task_id).where(Record.id.in_(flagged),
                                                         Record.status != RecordStatus.discarded))
     return Record.id.in_(flagged)
+
+
+def _written_by(model, written_by: str):
+    """Records written as `written_by` says (a WRITTEN_BY key); for tasks, those with such a live instance."""
+    machine = Record.machine_draft
+    condition = {"people": and_(Record.origin == "human", machine.is_(None)), "machine": machine.is_not(None),
+                 "unreviewed": machine == "unreviewed", "edited": machine == "edited",
+                 "imported": and_(Record.origin == "imported", machine.is_(None))}.get(written_by)
+    if condition is None:
+        raise InvalidInput(f"unknown 'written by' filter {written_by!r}; choose from {', '.join(WRITTEN_BY)}")
+    if model is Task:
+        return Task.id.in_(select(Record.task_id).where(condition, Record.status != RecordStatus.discarded))
+    return condition
 
 
 def _status(value: Any) -> str:

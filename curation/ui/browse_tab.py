@@ -15,6 +15,7 @@ TAB_ORDER = 10
 STATUSES = ["draft", "submitted", "approved", "rejected", "discarded"]
 FLAG_CHOICES = [("Flagged or not", ""), ("Any flag", browse.ANY_FLAG)] + [
     (name.replace("_", " "), name) for name in CHECKS]  # named as the editor's checks panel names them
+WRITTEN_BY_CHOICES = [("Anyone or any model", "")] + [(label, key) for key, label in browse.WRITTEN_BY.items()]
 
 
 def build(ctx: AppContext) -> dict:
@@ -29,6 +30,8 @@ def build(ctx: AppContext) -> dict:
         author = gr.Dropdown(label="Author", choices=[("Anyone", "")], value="", scale=1,
                              allow_custom_value=True, elem_id="browse-author")
         flag = gr.Dropdown(label="Quality flag", choices=FLAG_CHOICES, value="", scale=1, elem_id="browse-flag")
+        written_by = gr.Dropdown(label="Written by", choices=WRITTEN_BY_CHOICES, value="", scale=1,
+                                 elem_id="browse-written-by")
     with gr.Row(elem_classes=["pager"]):
         text = gr.Textbox(label="Search text", placeholder="words in the instruction, input or output", scale=3,
                           elem_id="browse-text")
@@ -44,14 +47,17 @@ def build(ctx: AppContext) -> dict:
     gr.Markdown("Click a row to open it in the editor.", elem_classes=["hint"])
 
     @ctx.friendly
-    def browse_page(kind, dataset, status, category, author, text, sort, page, flag, request: gr.Request):
+    def browse_page(kind, dataset, status, category, author, text, sort, page, flag, written_by="",
+                    request: gr.Request = None):
         """One page (50 rows) of records or tasks that match the filters, with how many match in all.
 
-        flag: a quality check's name, "any" for records failing any check (tasks: with such an instance)."""
+        flag: a quality check's name, "any" for records failing any check (tasks: with such an instance).
+        written_by: people, machine (any machine-drafted text), unreviewed, edited or imported; "" for all."""
         authorize(ctx.actor(request), "view")
         query = browse.BrowseQuery(kind="tasks" if kind == "Tasks" else "records", dataset=dataset or None,
                                    status=status or None, category=category or None, author=author or None,
-                                   text=text or None, flag=flag or None, sort=sort or "Last updated",
+                                   text=text or None, flag=flag or None, written_by=written_by or None,
+                                   sort=sort or "Last updated",
                                    page=int(page or 1))
         with ctx.session() as session:
             result = browse.browse(session, query)
@@ -82,11 +88,12 @@ def build(ctx: AppContext) -> dict:
         target = "task" if kind_v == "Tasks" else "record"
         return open_item(target, row[0])
 
-    # The flag comes last so that scripts written before it still call /browse with eight values.
-    inputs = [kind, dataset, status, category, author, text, sort, page, flag]
+    # The flag, then who wrote it, come last so that scripts written before them still call /browse with eight
+    # (or nine) values.
+    inputs = [kind, dataset, status, category, author, text, sort, page, flag, written_by]
     outputs = [table, page, info]
     private = dict(api_visibility="private", show_progress="hidden")
-    for control in (kind, dataset, status, category, author, flag, sort):
+    for control in (kind, dataset, status, category, author, flag, written_by, sort):
         control.input(lambda *a: 1, None, page, **private).then(browse_page, inputs, outputs, **private)
     text.submit(lambda: 1, None, page, **private).then(browse_page, inputs, outputs, **private)
     page.submit(browse_page, inputs, outputs, api_name="browse", show_progress="hidden", queue=False)

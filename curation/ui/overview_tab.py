@@ -1,9 +1,10 @@
-"""Overview: counts by status, category, author, day and quality flag, as plots."""
+"""Overview: counts by status, category, author, day, quality flag and who wrote the records, as plots."""
 from __future__ import annotations
 
 import gradio as gr
 import plotly.graph_objects as go
 
+from curation import stats
 from curation.services import review
 from curation.services.permissions import authorize
 from curation.ui.context import AppContext
@@ -51,6 +52,15 @@ def figures(counts: review.Overview) -> tuple[go.Figure, go.Figure, go.Figure, g
     )
 
 
+def written_by_figure(counts: dict[str, int], models: dict[str, int]) -> tuple[go.Figure, str]:
+    """The bar of records by who wrote them (curation.stats.written_by), and a line naming the models."""
+    shown = {stats.WRITTEN_BY[key]: n for key, n in counts.items() if n or key != "generated"}
+    line = ("Models that drafted text: " + " · ".join(f"{model} **{n:,}**" for model, n in models.items())
+            if models else "No text here was drafted by a model.")
+    return _bar("Records by who wrote them", list(shown), list(shown.values()), horizontal=True,
+                colors=["#0ea5e9"] * len(shown)), line
+
+
 def build(ctx: AppContext) -> dict:
     with gr.Row():
         dataset = gr.Dropdown(label="Dataset", choices=[("All datasets", "")], value="", scale=3,
@@ -65,6 +75,9 @@ def build(ctx: AppContext) -> dict:
         by_day = gr.Plot(show_label=False)
     with gr.Row():
         by_flag = gr.Plot(show_label=False, elem_id="overview-flags")
+        with gr.Column():
+            by_writer = gr.Plot(show_label=False, elem_id="overview-written-by")
+            models = gr.Markdown(elem_id="overview-models")
 
     @ctx.friendly
     def overview(dataset, request: gr.Request):
@@ -75,15 +88,29 @@ def build(ctx: AppContext) -> dict:
         return figures(counts)
 
     @ctx.friendly
+    def written_by(dataset, request: gr.Request):
+        """Records of a dataset (empty: all) by who wrote them, as a plot, and the models that drafted text."""
+        authorize(ctx.actor(request), "view")
+        with ctx.session() as session:
+            counts = stats.written_by(session, dataset=dataset or None)
+            used = stats.model_counts(session, dataset=dataset or None)
+        return written_by_figure(counts, used)
+
+    @ctx.friendly
     def on_load(request: gr.Request):
         ctx.actor(request)
         return gr.update(choices=[("All datasets", "")] + [(d, d) for d in ctx.datasets()])
 
     outputs = [by_status, by_category, by_author, by_day, summary, by_flag]
+    # A listener of its own, so that /overview still answers its six values to the scripts that call it.
+    writer_outputs = [by_writer, models]
     refresh.click(overview, [dataset], outputs, api_name="overview")
+    refresh.click(written_by, [dataset], writer_outputs, api_name="overview_written_by")
     dataset.input(overview, [dataset], outputs, api_visibility="private")
+    dataset.input(written_by, [dataset], writer_outputs, api_visibility="private")
     ctx.on_load(on_load, None, [dataset])
     # Counting every record takes a moment at 100k: done when the tab is opened, not on every page load.
     if ctx.tab is not None:
         ctx.tab.select(overview, [dataset], outputs, api_visibility="private")
+        ctx.tab.select(written_by, [dataset], writer_outputs, api_visibility="private")
     return {}
