@@ -128,6 +128,8 @@ class Record(SQLModel, table=True):
     machine_draft: Optional[str] = Field(default=None, max_length=20)
     # Per field, who wrote it (curation/provenance.py): {"outputs": [...], "instruction": {...}, "source": {...}}.
     provenance: Optional[dict] = json_column()
+    # The generation job that wrote it (db.generation_tables), so one job's output can be reviewed apart.
+    generation_job_id: Optional[int] = Field(default=None, index=True)
 
 
 class Revision(SQLModel, table=True):

@@ -103,7 +103,7 @@ def _allocate_record_ids(session: Session, first_row: dict, count: int) -> list[
 def insert_records(session: Session, dataset_id: int, drafts: list[RecordDraft], *, by: str | None,
                    reason: str, task_id: int | None = None, status: RecordStatus = RecordStatus.draft,
                    hashes: list[str] | None = None, origin: str = "human",
-                   provenances: list[dict | None] | None = None) -> list[int]:
+                   provenances: list[dict | None] | None = None, generation_job_id: int | None = None) -> list[int]:
     """Insert many records and their first Revision in bulk; returns their ids in order.
 
     `origin` says how they came in (curation.provenance.ORIGINS); `provenances`, one per draft, who wrote what.
@@ -123,6 +123,7 @@ def insert_records(session: Session, dataset_id: int, drafts: list[RecordDraft],
             "extra": d.extra, "status": status.value, "review_note": None, "created_by": by, "updated_by": by,
             "created_at": now, "updated_at": now, "version": 1, "content_hash": digest,
             "origin": origin, "provenance": provenance, "machine_draft": machine_draft_state(provenance),
+            "generation_job_id": generation_job_id,
         }
         for d, digest, provenance in zip(drafts, hashes, provenances or [None] * len(drafts))
     ]

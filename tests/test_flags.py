@@ -1,6 +1,8 @@
 """Quality flags are stored with each record, kept current on edit, filtered in browse and counted in stats."""
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 import pytest
 from sqlalchemy import insert, select
 
@@ -122,7 +124,11 @@ def test_the_migration_flags_the_records_of_a_database_made_before_it(db_url):
             command.upgrade(config, head)
         dataset_id = connection.execute(insert(Dataset.__table__).returning(Dataset.__table__.c.id),
                                         {"name": "old", "description": "", "created_at": utcnow()}).scalar_one()
-        connection.execute(insert(Record.__table__), [
+        # The record table as it was then: today's model has columns later migrations add.
+        old_record = sa.table("record", *[sa.column(name) for name in (
+            "dataset_id", "instruction", "input", "status", "created_at", "updated_at", "version", "content_hash")],
+            sa.column("outputs", sa.JSON))
+        connection.execute(insert(old_record), [
             {"dataset_id": dataset_id, "instruction": i, "input": n, "outputs": o, "status": "draft",
              "created_at": utcnow(), "updated_at": utcnow(), "version": 1, "content_hash": str(k)}
             for k, (i, n, o) in enumerate(SHELF)])
