@@ -230,14 +230,15 @@ def build_model_panel(ctx: AppContext, *, dataset, instruction, input_, output, 
         return "✓ " + drafting.check_model(actor, choice, backend)
 
     test_btn.click(record_test_model, [model], [status], api_name="record_test_model", show_progress="minimal")
-    def stop_draft(request: gr.Request):
-        """Ask this browser's running draft to stop; it puts the field back itself."""
+    def stop_draft(request: gr.Request) -> None:
+        """Ask this browser's running draft to stop; it puts the field back and says so itself.
+
+        Nothing is shown from here: a word from this handler could arrive after the draft's own last one.
+        """
         ctx.actor(request)
         running = drafts_running.get(getattr(request, "session_hash", None))
-        if running is None:
-            return gr.skip()
-        running.set()
-        return "Stopping…"
+        if running is not None:
+            running.set()
 
-    stop_btn.click(stop_draft, None, [status], api_visibility="private", show_progress="hidden", queue=False)
+    stop_btn.click(stop_draft, None, None, api_visibility="private", show_progress="hidden", queue=False)
     return ModelPanel(model, drafted, mark, usage, [draft_event, another_event, use_event])
