@@ -98,24 +98,20 @@ def _actor(session, name: str):
 def _seeds(args, session) -> list[dict]:
     from dataclasses import asdict
 
-    from curation.generation.self_instruct import load_seed_tasks, seeds_from_records
+    from curation.generation.self_instruct import load_seed_tasks
 
     if args.seeds:
         try:
             return [asdict(s) for s in load_seed_tasks(Path(args.seeds))]
         except (OSError, ValueError) as error:
             raise CommandError(f"{args.seeds}: {error}") from None
-    from db import repo
+    from curation.services.errors import InvalidInput
+    from curation.services.generation import seeds_of_dataset
 
-    dataset = repo.get_dataset(session, args.seed_dataset)
-    if dataset is None:
-        raise CommandError(f"there is no dataset named {args.seed_dataset!r}")
-    rows = [(r.external_id or f"record-{r.id}", r.instruction, r.input, (r.outputs or [""])[0])
-            for r in repo.iter_records(session, dataset.id)]
     try:
-        return [asdict(s) for s in seeds_from_records(rows)]
-    except ValueError as error:
-        raise CommandError(f"{args.seed_dataset}: {error}") from None
+        return seeds_of_dataset(session, args.seed_dataset)
+    except InvalidInput as error:
+        raise CommandError(str(error)) from None
 
 
 def run_create(args: argparse.Namespace) -> int:

@@ -73,7 +73,7 @@ def live_records(session: Session, dataset_id: int, discarded: bool = False,
                   ids: list[int] | None = None) -> list[dict[str, Any]]:
     """Records of the dataset (not discarded, unless asked; only `ids` if given) as plain dicts in id order."""
     columns = (Record.id, Record.instruction, Record.input, Record.outputs, Record.status, Record.category,
-               Record.created_by, Record.created_at, Record.content_hash, Record.version)
+               Record.created_by, Record.created_at, Record.content_hash, Record.version, Record.generation_job_id)
     query = select(*columns).where(Record.dataset_id == dataset_id).order_by(Record.id)
     query = query if discarded else query.where(Record.status != RecordStatus.discarded)
     if ids is not None:
@@ -83,7 +83,8 @@ def live_records(session: Session, dataset_id: int, discarded: bool = False,
         rows = _rows(session, query)
     return [{"id": r.id, "instruction": r.instruction, "input": r.input, "output": (r.outputs or [""])[0],
              "status": getattr(r.status, "value", r.status), "category": r.category, "created_by": r.created_by,
-             "created_at": r.created_at.isoformat(), "content_hash": r.content_hash, "version": r.version}
+             "created_at": r.created_at.isoformat(), "content_hash": r.content_hash, "version": r.version,
+             "generation_job_id": r.generation_job_id}
             for r in rows]
 
 
@@ -165,13 +166,24 @@ def _semantic_pairs(session: Session, records: list, fields: str, embedder: Embe
     return candidates[first], candidates[second], scores
 
 
-def exact_duplicate_groups(session: Session, *, dataset: str) -> list[DuplicateGroup]:
-    """Groups of live records with the same normalized instruction, input and outputs, largest first."""
+def added_by_job(groups: list[DuplicateGroup], job_id: int | None) -> list[DuplicateGroup]:
+    """The groups holding at least one record that generation job `job_id` wrote (all of them when None)."""
+    if job_id is None:
+        return groups
+    return [g for g in groups if any(r.get("generation_job_id") == int(job_id) for r in g.records)]
+
+
+def exact_duplicate_groups(session: Session, *, dataset: str, added_by: int | None = None) -> list[DuplicateGroup]:
+    """Groups of live records with the same normalized instruction, input and outputs, largest first.
+
+    With `added_by`, only the groups where generation job `added_by` wrote a record: what it added that is
+    already there.
+    """
     dataset_id = dataset_id_of(session, dataset)
     live = _live_hashes(session, dataset_id)
     ids = sorted(live)
     pairs = [(ids[g[0]], ids[i], 1.0) for g in dedup.exact_groups([live[i] for i in ids]) for i in g[1:]]
-    return _groups(session, dataset_id, "exact", _usable(session, dataset_id, pairs, live))
+    return added_by_job(_groups(session, dataset_id, "exact", _usable(session, dataset_id, pairs, live)), added_by)
 
 
 def _search_records(session: Session, dataset_id: int, fields: str) -> list[dict[str, Any]]:
@@ -247,13 +259,14 @@ def _run_pairs(session: Session, dataset: str, method: str, threshold: float | N
 
 
 def duplicate_groups(session: Session, *, dataset: str, method: str = "semantic",
-                     threshold: float | None = None) -> list[DuplicateGroup]:
+                     threshold: float | None = None, added_by: int | None = None) -> list[DuplicateGroup]:
     """The latest search's groups at `threshold` (at or above for semantic, above for lexical), most similar first.
 
-    Pairs of exact duplicates are left to exact_duplicate_groups, so a curator sees each pair once.
+    Pairs of exact duplicates are left to exact_duplicate_groups, so a curator sees each pair once. With
+    `added_by`, only the groups where generation job `added_by` wrote a record (added_by_job).
     """
     run, pairs = _run_pairs(session, dataset, method, threshold)
-    return _groups(session, run.dataset_id, method, pairs) if run else []
+    return added_by_job(_groups(session, run.dataset_id, method, pairs), added_by) if run else []
 
 
 def duplicate_counts(session: Session, *, dataset: str, method: str = "semantic",

@@ -9,6 +9,7 @@ a flag in the row, read between batches, so it reaches a job running in another 
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -30,6 +31,7 @@ from db.jobs_tables import FINISHED, JobStatus
 from db.llm_cache import DatabaseReplyCache, reply_requests
 from db.models import Record, RecordStatus, Role, Task, utcnow
 
+log = logging.getLogger("instruct_studio.generation")
 PIPELINES = {"self_instruct": "Self-Instruct", "evol_instruct": "Evol-Instruct", "expand_task": "SNI task expansion"}
 EVOL_OPERATIONS = ("add_constraints", "deepen", "concretize", "reasoning", "complicate_input", "breadth")
 HEARTBEAT_STALE = timedelta(seconds=90)  # a running job silent this long was interrupted (its process died)
@@ -59,6 +61,8 @@ class JobSpec:
     record_ids: list[int] = field(default_factory=list)  # Evol-Instruct: the parents
     operations: list[str] = field(default_factory=lambda: list(EVOL_OPERATIONS))
     task_id: int | None = None  # SNI expansion
+    # Self-Instruct's instruction requests per round: part of how the requests are built, so a resume keeps it.
+    batch_size: int = 8
 
     def checked(self) -> "JobSpec":
         if self.pipeline not in PIPELINES:
@@ -137,9 +141,11 @@ def get_job(session: Session, job_id: int) -> GenerationJob:
 def job_state(job: GenerationJob, now: datetime | None = None) -> str:
     """queued, running, interrupted (a running job whose process stopped), completed, failed or cancelled."""
     status = JobStatus(job.status)
-    if status == JobStatus.running and job.heartbeat_at is not None:
-        beat = job.heartbeat_at if job.heartbeat_at.tzinfo else job.heartbeat_at.replace(tzinfo=timezone.utc)
-        if (now or datetime.now(timezone.utc)) - beat > HEARTBEAT_STALE:
+    # Running without a recent beat, or queued and never picked up: the process that had it is gone.
+    last = job.heartbeat_at if status == JobStatus.running else job.created_at if status == JobStatus.queued else None
+    if last is not None:
+        last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
+        if (now or datetime.now(timezone.utc)) - last > HEARTBEAT_STALE:
             return "interrupted"
     return status.value
 
@@ -167,12 +173,12 @@ def request_cancel(session: Session, actor: Actor, job_id: int) -> GenerationJob
     return job
 
 
-def prepare_resume(session: Session, actor: Actor, job_id: int) -> GenerationJob:
+def prepare_resume(session: Session, actor: Actor, job_id: int, *, now: datetime | None = None) -> GenerationJob:
     """Queue a cancelled, failed or interrupted job again; its cached replies make the part already done free."""
     _require_curator(actor)
     job = get_job(session, job_id)
-    if job_state(job) not in ("cancelled", "failed", "interrupted"):
-        raise InvalidInput(f"job {job.id} is {job_state(job)}: only a cancelled, failed or interrupted job resumes")
+    if (state := job_state(job, now)) not in ("cancelled", "failed", "interrupted"):
+        raise InvalidInput(f"job {job.id} is {state}: only a cancelled, failed or interrupted job resumes")
     job.status, job.cancel_requested, job.finished_at, job.message = JobStatus.queued, False, None, None
     session.commit()
     return job
@@ -185,10 +191,43 @@ _running_stops: dict[int, threading.Event] = {}
 
 def start_in_background(engine: Engine, settings, job_id: int) -> threading.Thread:
     """Run the job in a thread of this process (the app's way); returns the thread."""
-    thread = threading.Thread(target=run_job, args=(engine, settings, job_id), name=f"generation-{job_id}",
-                              daemon=True)
+    def run() -> None:
+        try:
+            run_job(engine, settings, job_id)
+        except InvalidInput as why:  # cancelled before it started, say: the row already tells the story
+            log.info("generation job %s not run: %s", job_id, why)
+        except Exception:  # the row says failed, with the reason; the thread must not die noisily
+            log.exception("generation job %s failed", job_id)
+
+    thread = threading.Thread(target=run, name=f"generation-{job_id}", daemon=True)
     thread.start()
     return thread
+
+
+class _Heartbeat:
+    """Beats the job's row every few seconds from a thread of its own, so a slow round never looks like a crash."""
+
+    def __init__(self, engine: Engine, job_id: int, every_s: float = 15.0):
+        self.engine, self.job_id, self.every_s = engine, job_id, every_s
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"generation-{job_id}-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while not self.done.wait(self.every_s):
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(update(GenerationJob).where(GenerationJob.id == self.job_id)
+                                       .values(heartbeat_at=utcnow()))
+            except Exception:  # a missed beat is not worth stopping the job for
+                log.warning("generation job %s: heartbeat not written", self.job_id, exc_info=True)
+
+    def __enter__(self) -> "_Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join(timeout=5)
 
 
 def run_job(engine: Engine, settings, job_id: int, *, progress: Callable[[int, int], None] | None = None,
@@ -206,7 +245,8 @@ def run_job(engine: Engine, settings, job_id: int, *, progress: Callable[[int, i
         job.status, job.started_at, job.heartbeat_at = JobStatus.running, utcnow(), utcnow()
         session.commit()
         try:
-            report = _run_pipeline(session, settings, job, stop, progress)
+            with _Heartbeat(engine, job_id):
+                report = _run_pipeline(session, settings, job, stop, progress)
         except Exception as error:  # the job ends failed with the reason in words; nothing half-written stays
             session.rollback()
             job = get_job(session, job_id)
@@ -254,9 +294,11 @@ def _run_pipeline(session: Session, settings, job: GenerationJob, stop: threadin
     spec = JobSpec(**job.spec)
     choice, backend = model_of(settings, spec)
     dataset = session.get(repo.Dataset, job.dataset_id)
-    kept_before = [r for r, in session.execute(select(Record.instruction if spec.pipeline != "expand_task"
-                                                       else Record.input)
-                                               .where(Record.generation_job_id == job.id))]
+    # What an earlier run of this job kept (by text; Evol also by the record it became, for its children).
+    written = session.execute(select(Record.id, Record.input if spec.pipeline == "expand_task" else Record.instruction)
+                              .where(Record.generation_job_id == job.id)).all()
+    kept_before = {text: record_id for record_id, text in written} if spec.pipeline == "evol_instruct" \
+        else [text for _, text in written]
     job_id, creator = job.id, job.created_by
 
     def beat(kept: int, target: int) -> None:
@@ -271,8 +313,8 @@ def _run_pipeline(session: Session, settings, job: GenerationJob, stop: threadin
         if progress:
             progress(kept, target)
 
-    def keep(candidate: Candidate) -> None:
-        write_candidate(session, job_id=job_id, creator=creator, dataset_id=dataset.id, pipeline=spec.pipeline,
+    def keep(candidate: Candidate) -> int:
+        return write_candidate(session, job_id=job_id, creator=creator, dataset_id=dataset.id, pipeline=spec.pipeline,
                         candidate=candidate, task_id=spec.task_id)
 
     common = dict(cache=DatabaseReplyCache(session), target=spec.target, seed=spec.seed, stop=stop,
@@ -287,7 +329,7 @@ def _run_pipeline(session: Session, settings, job: GenerationJob, stop: threadin
         existing = [r for r, in session.execute(select(Record.instruction).where(
             Record.dataset_id == dataset.id, Record.generation_job_id.is_distinct_from(job_id)))]
         seeds = [SeedTask(**s) for s in spec.seeds]
-        return run_self_instruct(backend, seeds, existing=existing, **common)
+        return run_self_instruct(backend, seeds, existing=existing, batch_size=spec.batch_size, **common)
     if spec.pipeline == "evol_instruct":
         from curation.generation.evol_instruct import run_evol_instruct
 
@@ -415,3 +457,30 @@ def report_lines(job: GenerationJob) -> list[str]:
 
 def report_text(job: GenerationJob) -> str:
     return "\n".join(report_lines(job))
+
+
+def seeds_of_dataset(session: Session, name: str) -> list[dict]:
+    """The live records of a dataset as Self-Instruct seed tasks (id: the record's external id, else record-N)."""
+    from dataclasses import asdict as as_dict
+
+    from curation.generation.self_instruct import seeds_from_records
+
+    dataset = repo.get_dataset(session, (name or "").strip())
+    if dataset is None:
+        raise InvalidInput(f"there is no dataset named {name!r}")
+    rows = [(r.external_id or f"record-{r.id}", r.instruction, r.input, (r.outputs or [""])[0])
+            for r in repo.iter_records(session, dataset.id) if r.status != RecordStatus.discarded]
+    try:
+        return [as_dict(task) for task in seeds_from_records(rows)]
+    except ValueError as error:
+        raise InvalidInput(f"dataset {dataset.name}: {error}") from None
+
+
+def approved_record_ids(session: Session, name: str) -> list[int]:
+    """The ids of a dataset's approved records (plain records, not task instances), in id order."""
+    dataset = repo.get_dataset(session, (name or "").strip())
+    if dataset is None:
+        raise InvalidInput(f"there is no dataset named {name!r}")
+    return list(session.execute(select(Record.id).where(
+        Record.dataset_id == dataset.id, Record.status == RecordStatus.approved, Record.task_id.is_(None))
+        .order_by(Record.id)).scalars())

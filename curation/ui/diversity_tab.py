@@ -1,7 +1,8 @@
 """Diversity: near-duplicate groups to resolve, the map of the data by meaning, coverage and quality flags.
 
 Public listeners (scriptable with gradio_client): diversity_run, diversity_groups, diversity_keep_one,
-diversity_not_duplicates, diversity_merge, diversity_undo, diversity_coverage, diversity_flags.
+diversity_not_duplicates, diversity_merge, diversity_undo, diversity_coverage, diversity_flags. Those that show
+groups take, last and optional, a generation job's id: only the groups holding a record that job added.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from curation import dedup
 from curation.embeddings import ModelUnavailableError
 from curation.services import coverage as coverage_service
 from curation.services import dedup as dedup_service
+from curation.services import generation
 from curation.services.permissions import authorize
 from curation.ui import diversity_plots as plots
 from curation.ui.inputs import WholeNumber
@@ -44,6 +46,20 @@ def _members(text: str | None) -> dict[int, int]:
 
 def _method(label: str | None) -> str:
     return METHODS.get(label or "", label if label in DEFAULT_THRESHOLDS else "semantic")
+
+
+def _job(value) -> int | None:
+    """The generation job the groups are narrowed to ("7", 7 or "Job 7 · …"), or None for every record."""
+    text = str(value or "").strip().removeprefix("Job").strip().split(" ")[0]
+    return int(text) if text.isdigit() else None
+
+
+ALL_RECORDS = ("Every record", "")
+
+
+def job_choices(jobs) -> list[tuple[str, str]]:
+    return [ALL_RECORDS] + [(f"Job {j.id} · {generation.PIPELINES.get(j.pipeline, j.pipeline)} · "
+                             f"{(j.spec or {}).get('dataset', '')} · {j.kept} kept", str(j.id)) for j in jobs]
 
 
 def _said(fn):
@@ -77,6 +93,8 @@ def build(ctx: AppContext) -> None:
         with gr.Tab("Duplicate groups", id="diversity-groups-tab"):
             with gr.Row():
                 with gr.Column(scale=4, min_width=340):
+                    job_filter = gr.Dropdown(label="Only what a generation job added", choices=[ALL_RECORDS],
+                                             value="", allow_custom_value=True, elem_id="diversity-job")
                     groups_table = gr.Dataframe(interactive=False, wrap=True, max_height=560, show_label=False,
                                                 column_widths=["40px", "84px", "64px", "92px", "auto"],
                                                 elem_id="diversity-groups")
@@ -140,19 +158,21 @@ def build(ctx: AppContext) -> None:
         ctx.require(actor, Role.curator)
         return actor
 
-    def groups_view(dataset_v, method_v, threshold_v, at=0):
+    def groups_view(dataset_v, method_v, threshold_v, at=0, job_v=None):
         """(summary, table, group html, keep, ids, index, groups) of the latest search at the threshold."""
-        method_v = _method(method_v)
+        method_v, job_id = _method(method_v), _job(job_v)
         with ctx.session() as session:
             run = dedup_service.latest_run(session, dataset=dataset_v, method=method_v)
-            exact = dedup_service.exact_duplicate_groups(session, dataset=dataset_v)
+            exact = dedup_service.exact_duplicate_groups(session, dataset=dataset_v, added_by=job_id)
             near = dedup_service.duplicate_groups(session, dataset=dataset_v, method=method_v,
-                                                  threshold=float(threshold_v)) if run else []
+                                                  threshold=float(threshold_v), added_by=job_id) if run else []
         groups = [asdict(g) for g in exact + near]
         pairs = sum(len(g["pairs"]) for g in groups if g["kind"] != "exact")
         word = {"semantic": "similarity ≥", "lexical": "ROUGE-L >"}[method_v]
         line = (f"**{len(near)}** near-duplicate group{'s' * (len(near) != 1)} ({pairs} pair{'s' * (pairs != 1)}) at "
                 f"{word} **{float(threshold_v):.2f}** · **{len(exact)}** exact-duplicate group{'s' * (len(exact) != 1)}")
+        if job_id is not None:
+            line += f" · only groups with a record job {job_id} added"
         if run:
             line += (f" · last search over {run.record_count:,} records ({run.fields}) by {run.created_by or 'CLI'}, "
                      f"{run.created_at:%Y-%m-%d %H:%M} UTC, {run.seconds:.1f} s")
@@ -173,7 +193,7 @@ def build(ctx: AppContext) -> None:
 
     @ctx.friendly
     @_said
-    def diversity_run(dataset_v, method_v, fields_v, threshold_v, request: gr.Request,
+    def diversity_run(dataset_v, method_v, fields_v, threshold_v, job_v=None, request: gr.Request = None,
                       progress=gr.Progress()):
         """Search the dataset for duplicates (embeddings or ROUGE-L), store the pairs, show the groups."""
         actor = curator(request)
@@ -191,16 +211,16 @@ def build(ctx: AppContext) -> None:
                                     fields=FIELDS.get(fields_v, fields_v), lexical=method_v == "lexical",
                                     embedder=None if method_v == "lexical" else shared_embedder(ctx),
                                     by=actor.name, progress=report)
-        return (*groups_view(dataset_v, method_v, threshold_v), *decisions_view(dataset_v))
+        return (*groups_view(dataset_v, method_v, threshold_v, job_v=job_v), *decisions_view(dataset_v))
 
     @ctx.friendly
     @_said
-    def diversity_groups(dataset_v, method_v, threshold_v, request: gr.Request):
-        """The groups of the latest search at this threshold, most similar first, with their counts."""
+    def diversity_groups(dataset_v, method_v, threshold_v, job_v=None, request: gr.Request = None):
+        """The groups of the latest search at this threshold, most similar first (those job_v added to, if given)."""
         authorize(ctx.actor(request), "view")
         if not dataset_v:
             return ("Choose a dataset.", plots.groups_frame([]), *group_values([], 0), [])
-        return groups_view(dataset_v, method_v, threshold_v)
+        return groups_view(dataset_v, method_v, threshold_v, job_v=job_v)
 
     @ctx.friendly
     @_said
@@ -222,7 +242,7 @@ def build(ctx: AppContext) -> None:
     def decide(decision):
         @ctx.friendly
         @_said
-        def handler(dataset_v, ids, keep_v, method_v, threshold_v, at, request: gr.Request):
+        def handler(dataset_v, ids, keep_v, method_v, threshold_v, at, job_v=None, request: gr.Request = None):
             actor = curator(request)
             keep_id = int(keep_v) if str(keep_v or "").isdigit() else None
             members = _members(ids)
@@ -233,7 +253,7 @@ def build(ctx: AppContext) -> None:
             forget_indexes(ctx, dataset_v)
             gr.Info({"keep_one": "Kept one, discarded the rest.", "merge": "Merged into the kept record.",
                      "not_duplicates": "Marked as not duplicates."}[decision] + " Undo it under Decisions.")
-            return (*groups_view(dataset_v, method_v, threshold_v, at), *decisions_view(dataset_v))
+            return (*groups_view(dataset_v, method_v, threshold_v, at, job_v), *decisions_view(dataset_v))
 
         handler.__name__ = f"diversity_{decision}"
         return handler
@@ -246,7 +266,7 @@ def build(ctx: AppContext) -> None:
 
     @ctx.friendly
     @_said
-    def diversity_undo(dataset_v, decision_v, method_v, threshold_v, request: gr.Request):
+    def diversity_undo(dataset_v, decision_v, method_v, threshold_v, job_v=None, request: gr.Request = None):
         """Put back what a decision changed; its records are grouped again."""
         actor = curator(request)
         if not str(decision_v or "").isdigit():
@@ -255,7 +275,7 @@ def build(ctx: AppContext) -> None:
             dedup_service.undo_decision(session, decision_id=int(decision_v), by=actor.name)
         forget_indexes(ctx, dataset_v)
         gr.Info(f"Decision {int(decision_v)} undone.")
-        return (*groups_view(dataset_v, method_v, threshold_v), *decisions_view(dataset_v))
+        return (*groups_view(dataset_v, method_v, threshold_v, job_v=job_v), *decisions_view(dataset_v))
 
     @ctx.friendly
     @_said
@@ -284,21 +304,32 @@ def build(ctx: AppContext) -> None:
 
     @ctx.friendly
     @_said
-    def on_open(dataset_v, method_v, threshold_v, opened, request: gr.Request):
+    def on_open(dataset_v, method_v, threshold_v, opened, job_v=None, request: gr.Request = None):
         """When the tab is first opened: the dataset names, then the first dataset's groups, decisions and flags."""
         if opened:
             return tuple(gr.skip() for _ in opened_outputs)
         ctx.actor(request)
         names = ctx.datasets()
         first = dataset_v if dataset_v in names else (names[0] if names else None)
-        return (gr.update(choices=names, value=first), *dataset_chosen(first, method_v, threshold_v, request), True)
+        return (gr.update(choices=names, value=first), *dataset_chosen(first, method_v, threshold_v, job_v, request),
+                True)
 
     @ctx.friendly
     @_said
-    def dataset_chosen(dataset_v, method_v, threshold_v, request: gr.Request):
-        return (*diversity_groups(dataset_v, method_v, threshold_v, request),
+    def dataset_chosen(dataset_v, method_v, threshold_v, job_v=None, request: gr.Request = None):
+        jobs_update, job_v = job_filter_of(ctx.actor(request), dataset_v, job_v)
+        return (*diversity_groups(dataset_v, method_v, threshold_v, job_v, request),
                 *(decisions_view(dataset_v) if dataset_v else (plots.decisions_frame([]), gr.update(choices=[]))),
-                *diversity_flags(dataset_v, request), *blank_coverage())
+                *diversity_flags(dataset_v, request), *blank_coverage(), jobs_update)
+
+    def job_filter_of(actor, dataset_v, job_v):
+        """(the job filter's choices, the job still chosen): the dataset's generation jobs, for curators."""
+        if not dataset_v or not actor.reviews:
+            return gr.update(choices=[ALL_RECORDS], value=""), None
+        with ctx.session() as session:
+            choices = job_choices(generation.list_jobs(session, actor, dataset=dataset_v))
+        chosen = str(_job(job_v)) if any(value == str(_job(job_v)) for _, value in choices[1:]) else ""
+        return gr.update(choices=choices, value=chosen), chosen or None
 
     def blank_coverage():
         return (plots.map_figure(None), "", *plots.coverage_figures(None), None)
@@ -321,33 +352,34 @@ def build(ctx: AppContext) -> None:
                     show_progress="minimal")
     coverage_btn.click(diversity_coverage, [dataset, color_by], coverage_out, api_name="diversity_coverage",
                        show_progress_on=[map_plot], **heavy)
-    run_btn.click(diversity_run, [dataset, method, fields, threshold], [*view, *decisions_out],
+    run_btn.click(diversity_run, [dataset, method, fields, threshold, job_filter], [*view, *decisions_out],
                   api_name="diversity_run", show_progress_on=[summary], **heavy).success(
         diversity_flags, [dataset], [flags_plot, flags_table], **private).success(
         diversity_coverage, [dataset, color_by], coverage_out, show_progress_on=[map_plot], api_visibility="private",
         **heavy)
-    threshold.release(diversity_groups, [dataset, method, threshold], view, api_name="diversity_groups",
+    threshold.release(diversity_groups, [dataset, method, threshold, job_filter], view, api_name="diversity_groups",
                       show_progress="hidden", trigger_mode="always_last")
     method.input(method_chosen, [method], [threshold, fields], **private).then(
-        diversity_groups, [dataset, method, threshold], view, **private)
-    dataset.input(dataset_chosen, [dataset, method, threshold],
-                  [*view, *decisions_out, flags_plot, flags_table, *coverage_out], **private)
+        diversity_groups, [dataset, method, threshold, job_filter], view, **private)
+    job_filter.input(diversity_groups, [dataset, method, threshold, job_filter], view, **private)
+    dataset.input(dataset_chosen, [dataset, method, threshold, job_filter],
+                  [*view, *decisions_out, flags_plot, flags_table, *coverage_out, job_filter], **private)
     groups_table.select(pick_group, [groups_state], [group_view, keep, group_ids, index], **private)
     previous_btn.click(previous_group, [groups_state, index], [group_view, keep, group_ids, index], **private)
     next_btn.click(next_group, [groups_state, index], [group_view, keep, group_ids, index], **private)
-    decide_inputs = [dataset, group_ids, keep, method, threshold, index]
+    decide_inputs = [dataset, group_ids, keep, method, threshold, index, job_filter]
     for button, decision in ((keep_btn, "keep_one"), (merge_btn, "merge"), (apart_btn, "not_duplicates")):
         button.click(decide(decision), decide_inputs, [*view, *decisions_out], api_name=f"diversity_{decision}",
                      show_progress="minimal")
-    undo_btn.click(diversity_undo, [dataset, undo_choice, method, threshold], [*view, *decisions_out],
+    undo_btn.click(diversity_undo, [dataset, undo_choice, method, threshold, job_filter], [*view, *decisions_out],
                    api_name="diversity_undo", show_progress="minimal")
     color_by.input(lambda report, color: plots.map_figure(report, color), [report_state, color_by], [map_plot],
                    **private)
     # Groups and flags take a second or more at 100k records: read when the tab is first opened, not at sign-in.
     opened = gr.State(False)
-    opened_outputs = [dataset, *view, *decisions_out, flags_plot, flags_table, *coverage_out, opened]
+    opened_outputs = [dataset, *view, *decisions_out, flags_plot, flags_table, *coverage_out, job_filter, opened]
     if ctx.tab is not None:
-        ctx.tab.select(on_open, [dataset, method, threshold, opened], opened_outputs, api_visibility="private",
-                       show_progress_on=[summary])
+        ctx.tab.select(on_open, [dataset, method, threshold, opened, job_filter], opened_outputs,
+                       api_visibility="private", show_progress_on=[summary])
     else:
-        ctx.on_load(on_open, [dataset, method, threshold, opened], opened_outputs)
+        ctx.on_load(on_open, [dataset, method, threshold, opened, job_filter], opened_outputs)
