@@ -233,3 +233,75 @@ def test_the_cli_runs_a_job_and_prints_its_report(studio, server, db_url, tmp_pa
                           "--dataset", "grown", "--user", "cura", "--seeds", str(tmp_path / "none.jsonl")],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith(f"error: {tmp_path / 'none.jsonl'}: ")
+
+
+def test_an_expanded_sni_task_passes_validate_and_round_trips_through_export(studio, server, tmp_path):
+    import json
+
+    from curation.exporter import export_dataset
+    from curation.formats.sni import parse_task, task_to_json
+    from curation.quality.sni import validate_task
+    from tests.test_generation_pipelines import TASK, sni_model
+
+    from dataclasses import replace
+
+    from curation.records import SNI_LIST_FIELDS
+
+    # The pipeline tests' task, with every key an SNI file has and its instances in their places.
+    full = replace(TASK, lists={column: ["en"] if "language" in column else [f"{column} of the test task"]
+                                for column in SNI_LIST_FIELDS.values()},
+                   instances=[replace(i, source_line=n, external_id=f"{TASK.name}-{n}")
+                              for n, i in enumerate(TASK.instances)])
+    engine, settings = studio
+    with session_for(engine) as session:
+        dataset = repo.get_dataset(session, "grown")
+        task = repo.insert_task(session, dataset.id, full, by="cura", reason="created")
+        session.commit()
+        task_id, version = task.id, task.version
+        job = generation.create_job(session, CURA, spec(pipeline="expand_task", seeds=[], task_id=task_id, target=3),
+                                    settings)
+    server.model = sni_model
+    generation.run_job(engine, settings, job.id)
+
+    with session_for(engine) as session:
+        stored = session.get(repo.Task, task_id)
+        expanded = repo.task_draft(session, stored)
+        assert stored.version == version + 3  # one task revision per instance the job added
+    added = [(r.input, r.outputs) for r in generated(engine, job.id)]
+    assert len(added) == 3 and all(r.task_id == task_id for r in generated(engine, job.id))
+    assert [(i.input, i.outputs) for i in expanded.instances][-3:] == added
+    document = task_to_json(expanded)
+    assert validate_task(document) == [], document
+    out = tmp_path / "sni"
+    with session_for(engine) as session:
+        export_dataset(session, "grown", "sni", out)
+    [written] = list(out.glob("*.json"))
+    again = parse_task(json.loads(written.read_text()), name=written.stem, source_file=written.name)
+    assert [(i.input, i.outputs) for i in again.instances] == [(i.input, i.outputs) for i in expanded.instances]
+
+
+def test_a_backend_failing_mid_run_fails_the_job_in_words_and_it_resumes_once_the_server_is_back(studio, server):
+    from tests.openai_server import Failure
+
+    engine, settings = studio
+    with session_for(engine) as session:
+        job = generation.create_job(session, CURA, spec(target=15, batch_size=1), settings)
+    answered = {"n": 0}
+
+    def failing_after_some(body):
+        answered["n"] += 1
+        return self_instruct_model(body) if answered["n"] <= 6 else Failure(503, "model is loading")
+
+    server.model = failing_after_some
+    generation.run_job(engine, settings, job.id)  # the runner retries 5xx, then gives up with the message
+    row = job_row(engine, job.id)
+    kept_then = len(generated(engine, job.id))
+    assert row.status.value == "failed" and "server error (503): model is loading" in row.message
+    assert all(r.provenance and r.outputs for r in generated(engine, job.id))  # each record whole, or absent
+
+    server.model = self_instruct_model
+    with session_for(engine) as session:
+        generation.prepare_resume(session, CURA, job.id)
+    again = generation.run_job(engine, settings, job.id)
+    assert job_row(engine, job.id).status.value == "completed" and len(generated(engine, job.id)) == 15
+    assert again.written == 15 - kept_then
