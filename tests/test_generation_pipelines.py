@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
 
 import pytest
 
@@ -28,6 +22,7 @@ from curation.generation.sni_expansion import label_cap, run_expand_task
 from curation.llm import RetryPolicy, make_backend
 from curation.records import ExampleDraft, RecordDraft, TaskDraft
 from tests.conftest import SHARED_DATA, requires_shared_data
+from tests.tiny_model import served_tiny_model
 from tests.openai_server import Failure, OpenAIServer, Reply
 
 NO_RETRY = RetryPolicy(attempts=1)
@@ -588,30 +583,11 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_short_self_instruct_run_against_transformers_serve_adds_up(tiny_model_dir, tmp_path):
-    command = shutil.which("transformers", path=os.path.dirname(sys.executable))
-    if command is None:
-        pytest.skip("the transformers command is not installed in this environment")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = open(tmp_path / "serve.log", "w+")
-    process = subprocess.Popen([command, "serve", str(tiny_model_dir), "--host", "127.0.0.1", "--port", str(port),
-                                "--device", "cpu"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.skip(f"transformers serve did not start: {log.read()[-500:]}")
-                time.sleep(0.5)
+    with served_tiny_model(tiny_model_dir, tmp_path / "serve.log") as url:
         from curation.drafting import Sampling
         from curation.llm.errors import EmptyReply
 
-        inner = make_backend("openai", model=str(tiny_model_dir), base_url=f"http://127.0.0.1:{port}/v1", timeout=60)
+        inner = make_backend("openai", model=str(tiny_model_dir), base_url=url, timeout=60)
         replies = []
 
         class Recording:
@@ -636,7 +612,4 @@ def test_a_short_self_instruct_run_against_transformers_serve_adds_up(tiny_model
         if report.stopped != "budget":  # a budget cut can leave accepted instructions without an instance
             assert report.kept + report.dropped == sum(len(parse_instructions(text)) or 1 for text in asked)
         assert report.prompt_tokens > 0 and report.completion_tokens > 0
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(30)
-        log.close()
+

@@ -2,11 +2,7 @@
 concurrency, retries and cache, and the local transformers backend on the tiny offline model."""
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -18,6 +14,7 @@ from curation.llm import ChatRequest, RetryPolicy, make_backend, run_requests
 from curation.llm import errors
 from db.llm_cache import DatabaseReplyCache, cached_reply_counts, clear_replies
 from db.llm_tables import LLMReply
+from tests.tiny_model import served_tiny_model
 from tests.openai_server import CutOff, Failure, Garbage, OpenAIServer, Reply
 
 SECRET = "sk-loopback-SECRET-7f3a9c"
@@ -416,26 +413,8 @@ def test_a_local_model_that_is_not_there_says_so(tmp_path):
 
 @pytest.mark.slow
 def test_transformers_serve_answers_the_real_client(tiny_model_dir, tmp_path):
-    command = shutil.which("transformers", path=os.path.dirname(sys.executable))
-    if command is None:
-        pytest.skip("the transformers command is not installed in this environment")
-    port = free_port()
-    log = open(tmp_path / "serve.log", "w+")
-    process = subprocess.Popen([command, "serve", str(tiny_model_dir), "--host", "127.0.0.1", "--port", str(port),
-                                "--device", "cpu"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        backend = make_backend("openai", model=str(tiny_model_dir), base_url=f"http://127.0.0.1:{port}/v1",
-                               timeout=60)
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.skip(f"transformers serve did not start on a local folder offline: {log.read()[-500:]}")
-                time.sleep(0.5)
+    with served_tiny_model(tiny_model_dir, tmp_path / "serve.log") as url:
+        backend = make_backend("openai", model=str(tiny_model_dir), base_url=url, timeout=60)
         request = ask("Give three tips for staying healthy.", max_tokens=8, temperature=1.0, seed=1)
         reply = backend.complete(request)
         assert reply.text and reply.finish_reason in ("stop", "length")
@@ -443,7 +422,3 @@ def test_transformers_serve_answers_the_real_client(tiny_model_dir, tmp_path):
             assert "".join(deltas) == deltas.reply.text
         report = run_requests(backend, [ask(f"Count to {i}.", max_tokens=4) for i in range(4)], concurrency=4)
         assert report.done == 4, report.errors
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(30)
-        log.close()

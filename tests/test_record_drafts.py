@@ -10,7 +10,7 @@ from gradio_client import Client
 from sqlmodel import select
 
 from curation.config import Settings
-from curation.drafting import DRAFT_OUTPUT, Sampling, draft_output_request
+from curation.drafting import DRAFT_OUTPUT, draft_output_request
 from curation.services import annotation, drafting
 from curation.services.annotation import RecordForm
 from curation.services.permissions import Actor

@@ -95,3 +95,49 @@ if __name__ == "__main__":  # python -m tests.tiny_model OUT_DIR
     import sys
 
     print(build_tiny_model(sys.argv[1] if len(sys.argv) > 1 else "tiny-model"))
+
+
+def served_tiny_model(model_dir, log_path):
+    """A context manager: `transformers serve` answering for `model_dir` on a free port; yields its base URL.
+
+    Skips the test (with the server's last words) when the command is missing or does not start offline.
+    """
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    from contextlib import contextmanager
+
+    import pytest
+
+    @contextmanager
+    def serving():
+        command = shutil.which("transformers", path=os.path.dirname(sys.executable))
+        if command is None:
+            pytest.skip("the transformers command is not installed in this environment")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        log = open(log_path, "w+")
+        process = subprocess.Popen([command, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
+                                    "--device", "cpu"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        pytest.skip(f"transformers serve did not start on a local folder offline: {log.read()[-500:]}")
+                    time.sleep(0.5)
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            os.killpg(process.pid, 15)
+            process.wait(30)
+            log.close()
+
+    return serving()

@@ -210,27 +210,28 @@ def run_follow(args: argparse.Namespace) -> int:
     return _print_report(args, args.job)
 
 
-def run_resume(args: argparse.Namespace) -> int:
-    from curation.services import generation
+def _on_job(args: argparse.Namespace, action) -> None:
+    """Do `action(session, actor, job_id)` as --user; a refusal is the command's one-line error."""
     from curation.services.errors import InvalidInput, PermissionDenied
 
     with open_session(args) as session:
         try:
-            generation.prepare_resume(session, _actor(session, args.user), args.job)
+            action(session, _actor(session, args.user), args.job)
         except (InvalidInput, PermissionDenied, LookupError) as error:
             raise CommandError(str(error).strip("'\"")) from None
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    from curation.services import generation
+
+    _on_job(args, generation.prepare_resume)
     return _run_or_start(args, args.job)
 
 
 def run_cancel(args: argparse.Namespace) -> int:
     from curation.services import generation
-    from curation.services.errors import InvalidInput, PermissionDenied
 
-    with open_session(args) as session:
-        try:
-            generation.request_cancel(session, _actor(session, args.user), args.job)
-        except (InvalidInput, PermissionDenied, LookupError) as error:
-            raise CommandError(str(error).strip("'\"")) from None
+    _on_job(args, generation.request_cancel)
     print(f"job {args.job}: asked to stop after the batch in flight")
     return 0
 

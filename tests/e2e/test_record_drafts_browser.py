@@ -14,9 +14,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
-from tests.e2e.test_browser import ARGS, box, sign_in  # noqa: E402
+from tests.e2e.test_browser import box, browser, sign_in  # noqa: E402,F401 (the browser fixture)
 from tests.openai_server import OpenAIServer, Reply  # noqa: E402
 from tests.ui_server import free_port, running_studio, seed  # noqa: E402
 
@@ -38,14 +38,6 @@ def studio(tmp_path_factory, model_server):
               f"Loopback=openai:loopback-model@{model_server.url}")
     with running_studio(url, llm_models=models) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def test_draft_output_streams_in_is_marked_then_edited_saved_and_credited(studio, browser, model_server):

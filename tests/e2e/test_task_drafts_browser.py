@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, box, sign_in  # noqa: F401 (skips without chromium)
+from tests.e2e.test_browser import ARTIFACTS, CHROMIUM, box, browser, sign_in  # noqa: F401 (skips without chromium)
 from tests.openai_server import OpenAIServer, Reply
 
 pytestmark = pytest.mark.browser
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 DEFINITION = "Given the name of a country, answer with the name of its capital city."
 
@@ -44,14 +44,6 @@ def studio(tmp_path_factory, model):
     engine.dispose()
     with running_studio(url, llm_models=f"Loopback=openai:tiny@{model.url}") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def open_task(page, name: str) -> None:
