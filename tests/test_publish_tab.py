@@ -185,8 +185,9 @@ def test_the_job_timer_starts_only_for_curators_and_admins(clients, tmp_path):
     from db.engine import open_database
     from tests.ui_server import seed
 
-    [timer] = [c for c in clients["cura"].config["components"] if c.get("type") == "timer"]
-    assert timer["props"]["active"] is False  # nobody's page polls before its load says who they are
+    timers = [c for c in clients["cura"].config["components"] if c.get("type") == "timer"]
+    # Nobody's page polls (the job timers of Publish and Generate) before its load says who they are.
+    assert len(timers) == 2 and all(timer["props"]["active"] is False for timer in timers)
 
     url = f"sqlite:///{tmp_path / 'studio.db'}"
     seed(url)
