@@ -48,7 +48,7 @@ def chat_text(record: RecordDraft, tokenizer: Any) -> str:
     if not getattr(tokenizer, "chat_template", None):
         raise PreviewError("this tokenizer has no chat template; choose the Alpaca template")
     try:
-        return tokenizer.apply_chat_template(to_chat(record), tokenize=False)
+        return tokenizer.apply_chat_template(to_chat(record), tools=getattr(record, "tools", None), tokenize=False)
     except Exception as exc:  # a template may reject a conversation (e.g. no system role)
         raise PreviewError(f"the chat template rejects this record: {str(exc).splitlines()[0][:160]}") from None
 

@@ -113,11 +113,14 @@ def _quality_flags(session: Session, dataset_id: int, records: list[Record]) -> 
 
 
 def _uniform(rows: list[dict]) -> list[dict]:
-    """Give every row the same keys (a key only some rows have gets "" elsewhere), as one Arrow schema needs."""
+    """Give every row the same keys (a key only some rows have gets "" elsewhere), as one Arrow schema needs.
+
+    `tools` is a list where present, so it is null elsewhere: Arrow cannot mix a list with text.
+    """
     keys: dict[str, None] = {}
     for row in rows:
         keys.update(dict.fromkeys(row))
-    return [{key: row.get(key, "") for key in keys} for row in rows]
+    return [{key: row.get(key, None if key == "tools" else "") for key in keys} for row in rows]
 
 
 def plan_publication(session: Session, *, dataset: str, repo_id: str, statuses: Iterable[str] = DEFAULT_STATUSES,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -42,7 +43,27 @@ def record_fields(draft: "RecordDraft") -> dict[str, str | None]:
     for number, message in enumerate(draft.messages or []):
         if isinstance(message, dict):
             fields[f"content of turn {number}"] = message.get("content")
+            if message.get("tool_calls"):
+                fields[f"tool call of turn {number}"] = strings_in(message["tool_calls"])
+    if draft.tools:
+        fields["tools"] = strings_in(draft.tools)
     return fields
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string inside a JSON value, keys and values (what a text check reads of tool calls and schemas)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*strings_in(k), *strings_in(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in strings_in(v)]
+    return []
+
+
+def canonical_json(value: Any) -> str:
+    """JSON text that is the same for equal values, whatever key order or spacing they were written with."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def normalize_text(text: str | None) -> str:
@@ -57,11 +78,21 @@ def normalize_text(text: str | None) -> str:
     return " ".join(text.split())
 
 
-def content_hash(instruction: str, input: str, outputs: list[str], messages: list | None = None) -> str:
-    """The hash two records share when they are exact duplicates (same normalized text)."""
+def content_hash(instruction: str, input: str, outputs: list[str], messages: list | None = None,
+                 tools: list | None = None) -> str:
+    """The hash two records share when they are exact duplicates (same normalized text, calls and tools).
+
+    Tool calls and tool schemas join the key only when a record has them, so the hashes of records
+    without them (all those stored before tools were kept) stay as they were.
+    """
     parts = [normalize_text(instruction), normalize_text(input), *[normalize_text(o) for o in outputs]]
-    if messages:
-        parts += [normalize_text(str(m.get("role"))) + ":" + normalize_text(str(m.get("content"))) for m in messages]
+    for m in messages or []:
+        part = normalize_text(str(m.get("role"))) + ":" + normalize_text(str(m.get("content")))
+        if m.get("tool_calls"):
+            part += ":calls:" + canonical_json(m["tool_calls"])
+        parts.append(part)
+    if tools:
+        parts.append("tools:" + canonical_json(tools))
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -74,6 +105,8 @@ class RecordDraft:
     outputs: list[str] = field(default_factory=list)
     system_prompt: str | None = None
     messages: list[dict[str, Any]] | None = None
+    # The function schemas the conversation may call, in TRL's shape: [{"type": "function", "function": {...}}].
+    tools: list[dict[str, Any]] | None = None
     category: str | None = None
     source_file: str | None = None
     source_line: int | None = None
@@ -85,7 +118,7 @@ class RecordDraft:
         return self.outputs[0] if self.outputs else ""
 
     def hash(self) -> str:
-        return content_hash(self.instruction, self.input, self.outputs, self.messages)
+        return content_hash(self.instruction, self.input, self.outputs, self.messages, self.tools)
 
 
 @dataclass

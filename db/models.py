@@ -110,6 +110,8 @@ class Record(SQLModel, table=True):
     outputs: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     system_prompt: Optional[str] = Field(default=None, sa_column=Column(Text))
     messages: Optional[list] = json_column()
+    # The function schemas a tool-calling conversation may call (TRL's `tools` column); part of the duplicate key.
+    tools: Optional[list] = json_column()
     category: Optional[str] = Field(default=None, index=True)
     source_file: Optional[str] = None
     source_line: Optional[int] = None

@@ -12,7 +12,8 @@ from db.flags import add_flags, store_flags
 from db.models import Dataset, Example, Record, RecordStatus, Revision, Task, User, utcnow
 
 RECORD_EDITABLE = {"instruction", "input", "outputs", "system_prompt", "messages", "category", "status",
-                   "review_note", "task_id", "position", "extra", "provenance", "machine_draft"}
+                   "review_note", "task_id", "position", "extra", "provenance", "machine_draft",
+                   "tools"}  # the function schemas
 TASK_EDITABLE = {"name", "definition", "emphasis_and_caution", "things_to_avoid", "status",
                  *SNI_LIST_FIELDS.values(), "extra"}
 
@@ -119,6 +120,7 @@ def insert_records(session: Session, dataset_id: int, drafts: list[RecordDraft],
             "dataset_id": dataset_id, "task_id": task_id, "position": d.source_line if task_id else None,
             "external_id": d.external_id, "instruction": d.instruction, "input": d.input,
             "outputs": list(d.outputs), "system_prompt": d.system_prompt, "messages": d.messages,
+            "tools": d.tools,
             "category": d.category, "source_file": d.source_file, "source_line": d.source_line,
             "extra": d.extra, "status": status.value, "review_note": None, "created_by": by, "updated_by": by,
             "created_at": now, "updated_at": now, "version": 1, "content_hash": digest,
@@ -166,9 +168,11 @@ def update_record(session: Session, record_id: int, *, expected_version: int, ch
     if unknown:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
     current = get_record(session, record_id)
-    merged = {k: changes.get(k, getattr(current, k)) for k in ("instruction", "input", "outputs", "messages")}
+    merged = {k: changes.get(k, getattr(current, k)) for k in ("instruction", "input", "outputs", "messages", "tools")}
     values = {**changes, "version": Record.version + 1, "updated_by": by, "updated_at": utcnow(),
-              "content_hash": content_hash(merged["instruction"], merged["input"], merged["outputs"], merged["messages"])}
+              # the tools join the duplicate key
+              "content_hash": content_hash(merged["instruction"], merged["input"], merged["outputs"], merged["messages"],
+                                           merged["tools"])}
     result = session.execute(
         update(Record).where(Record.id == record_id, Record.version == expected_version).values(**values)
         .execution_options(synchronize_session=False)
@@ -199,7 +203,8 @@ def iter_records(session: Session, dataset_id: int, statuses: Iterable[RecordSta
         session.expunge_all()
 
 
-TRAINING_COLUMNS = ("instruction", "input", "outputs", "system_prompt", "messages", "category")
+# "tools": a tool-calling conversation trains with its function schemas.
+TRAINING_COLUMNS = ("instruction", "input", "outputs", "system_prompt", "messages", "tools", "category")
 DRAFT_COLUMNS = (*TRAINING_COLUMNS, "source_file", "source_line", "external_id", "extra")
 
 
@@ -220,7 +225,8 @@ def iter_record_drafts(session: Session, dataset_id: int, statuses: Iterable[Rec
 def record_draft(record: Record) -> RecordDraft:
     return RecordDraft(
         instruction=record.instruction, input=record.input, outputs=list(record.outputs),
-        system_prompt=record.system_prompt, messages=record.messages, category=record.category,
+        system_prompt=record.system_prompt, messages=record.messages, tools=record.tools,
+        category=record.category,
         source_file=record.source_file, source_line=record.source_line, external_id=record.external_id,
         extra=record.extra,
     )

@@ -45,7 +45,7 @@ def test_sharegpt_keeps_system_and_tool_turns():
     assert (simple.system_prompt, simple.instruction, simple.outputs, simple.messages) == (
         "You are terse.", "What is 2+2?", ["4"], None)
     assert [m["role"] for m in tools.messages] == ["user", "assistant", "tool", "assistant"]
-    assert tools.extra == {"tools": '[{"name": "weather"}]'}
+    assert tools.tools == [{"type": "function", "function": {"name": "weather"}}] and tools.extra is None
     assert [str(r) for r in parsed.rejected] == ["line 3: turn 0 has unknown role 'robot'"]
 
 

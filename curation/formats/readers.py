@@ -30,6 +30,9 @@ def read_file(path: str | Path, format: str = "auto", mapping: dict[str, str] | 
         raise FormatError(name, f"unknown format {format!r} (choose from {', '.join(IMPORT_FORMATS)})")
     container = format if format in ("csv", "parquet") else None
     raw = containers.load(path, container)
+    if raw.container == "json-object" and format != "sni" and rows.detect_row_format(raw.document):
+        # A JSONL file of one line is one JSON object too: when its keys say record, it is that one record.
+        raw = containers.RawFile("jsonl", rows=[("line 1", raw.document)])
 
     if raw.container == "json-object":
         if format == "auto" and not sni.is_sni_task(raw.document):

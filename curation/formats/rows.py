@@ -4,16 +4,10 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from curation.formats.chats import SHAREGPT_ROLES, chat_message, from_messages, user_turns
 from curation.formats.errors import RowError
+from curation.formats.tools import function_call_message, name_tool_result, parse_tools
 from curation.records import RecordDraft
-
-SHAREGPT_ROLES = {
-    "human": "user", "user": "user",
-    "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "bard": "assistant", "bing": "assistant",
-    "system": "system",
-    "function_call": "assistant", "observation": "tool", "tool": "tool", "function": "tool",
-}
-CHAT_ROLES = {"system", "user", "assistant", "tool", "developer"}
 
 
 def _text(row: dict, *keys: str, required: bool = False) -> str:
@@ -45,13 +39,25 @@ def _require_instruction(instruction: str) -> str:
     return instruction
 
 
-ALPACA_KEYS = {"instruction", "input", "output", "response", "system", "category", "skill", "outputs", "messages"}
+ALPACA_KEYS = {"instruction", "input", "output", "response", "system", "category", "skill", "outputs", "messages",
+               "tools"}
 
 
 def alpaca(row: dict) -> list[RecordDraft]:
     if row.get("messages"):  # a multi-turn record in our own Parquet export
-        [draft] = messages({"messages": row["messages"]})
+        [draft] = messages({"messages": row["messages"], "tools": row.get("tools")})
         draft.category = _text(row, "category") or None
+        return [draft]
+    lowered = {str(k).lower(): k for k in row}
+    if "instruction" in lowered and (turns := user_turns(row[lowered["instruction"]])) is not None:
+        # --map instruction=turns on a benchmark question file: the user turns are the conversation,
+        # and an output, if mapped, is the reply that closes it.
+        if _text(row, "input"):
+            raise RowError("an input cannot go with a list of user turns; map it into the turns")
+        output = _text(row, "output", "response")
+        draft = from_messages(turns + ([{"role": "assistant", "content": output}] if output else []),
+                              _extras(row, ALPACA_KEYS))
+        draft.category, draft.tools = _text(row, "category", "skill") or None, parse_tools(row.get("tools"))
         return [draft]
     instruction = _require_instruction(_text(row, "instruction", required=True))
     output = _text(row, "output", "response")
@@ -60,6 +66,7 @@ def alpaca(row: dict) -> list[RecordDraft]:
         input=_text(row, "input"),
         outputs=[output] if output else [],
         system_prompt=_text(row, "system") or None,
+        tools=parse_tools(row.get("tools")),
         category=_text(row, "category", "skill") or None,
         extra=_extras(row, ALPACA_KEYS),
     )]
@@ -98,60 +105,22 @@ def self_instruct(row: dict) -> list[RecordDraft]:
     return drafts
 
 
-def _message(turn: Any, number: int, role_key: str, content_key: str, roles: dict[str, str] | None) -> dict:
-    if not isinstance(turn, dict):
-        raise RowError(f"turn {number} is not an object")
-    role = turn.get(role_key)
-    if roles is not None:
-        role = roles.get(str(role).lower())
-    if role not in CHAT_ROLES:
-        raise RowError(f"turn {number} has unknown role {turn.get(role_key)!r}")
-    content = turn.get(content_key)
-    if content is None:
-        content = ""
-    if not isinstance(content, str):
-        raise RowError(f"turn {number} content must be text")
-    message = {"role": role, "content": content}
-    message.update({k: v for k, v in turn.items() if k not in (role_key, content_key)})
-    return message
-
-
-def from_messages(messages: list[dict], extra: dict | None = None) -> RecordDraft:
-    """A conversation as a record: first user turn -> instruction, first reply -> output.
-
-    The full conversation is kept in `messages` only when it is more than one exchange,
-    since a single exchange is already all there in instruction/output.
-    """
-    system = next((m["content"] for m in messages if m["role"] == "system"), None)
-    dialogue = [m for m in messages if m["role"] != "system"]
-    if not dialogue or dialogue[0]["role"] != "user":
-        raise RowError("the conversation must start with a user turn")
-    if not dialogue[0]["content"].strip():
-        raise RowError("empty first user turn")
-    single_exchange = (
-        len(dialogue) <= 2
-        and all(set(m) == {"role", "content"} for m in messages)
-        and (len(dialogue) == 1 or dialogue[1]["role"] == "assistant")
-        and sum(m["role"] == "system" for m in messages) <= 1
-    )
-    reply = dialogue[1]["content"] if len(dialogue) > 1 and dialogue[1]["role"] == "assistant" else ""
-    return RecordDraft(
-        instruction=dialogue[0]["content"],
-        outputs=[reply] if reply else [],
-        system_prompt=system,
-        messages=None if single_exchange else messages,
-        extra=extra,
-    )
-
-
 def sharegpt(row: dict) -> list[RecordDraft]:
     turns = row.get("conversations")
     if not isinstance(turns, list) or not turns:
         raise RowError("'conversations' must be a non-empty list")
-    messages = [_message(t, i, "from", "value", SHAREGPT_ROLES) for i, t in enumerate(turns)]
+    messages: list[dict] = []
+    for number, turn in enumerate(turns):
+        message = chat_message(turn, number, "from", "value", SHAREGPT_ROLES)
+        if str(turn.get("from")).lower() == "function_call":
+            message = function_call_message(message, number)
+        elif message["role"] == "tool":
+            message = name_tool_result(message, messages)
+        messages.append(message)
     if isinstance(row.get("system"), str) and row["system"] and not any(m["role"] == "system" for m in messages):
         messages.insert(0, {"role": "system", "content": row["system"]})
-    return [from_messages(messages, _extras(row, {"conversations", "system"}))]
+    return [from_messages(messages, _extras(row, {"conversations", "system", "tools"}),
+                          parse_tools(row.get("tools")))]
 
 
 def messages(row: dict) -> list[RecordDraft]:
@@ -163,15 +132,22 @@ def messages(row: dict) -> list[RecordDraft]:
             raise RowError("'messages' is text but not JSON") from None
     if not isinstance(turns, list) or not turns:
         raise RowError("'messages' must be a non-empty list")
-    parsed = [_message(t, i, "role", "content", None) for i, t in enumerate(turns)]
-    return [from_messages(parsed, _extras(row, {"messages"}))]
+    # --map messages=turns on a benchmark question file gives a list of texts: the user's turns.
+    parsed = user_turns(turns) or [chat_message(t, i, "role", "content", None) for i, t in enumerate(turns)]
+    # A text category (a benchmark question's) is the record's category; anything else stays verbatim in extra.
+    category = row.get("category") if isinstance(row.get("category"), str) and row["category"] else None
+    known = {"messages", "tools"} | ({"category"} if category else set())
+    draft = from_messages(parsed, _extras(row, known), parse_tools(row.get("tools")))
+    draft.category = category
+    return [draft]
 
 
 def prompt_completion(row: dict) -> list[RecordDraft]:
     prompt, completion = row.get("prompt"), row.get("completion")
     if isinstance(prompt, list) and isinstance(completion, list):
-        turns = [_message(t, i, "role", "content", None) for i, t in enumerate(prompt + completion)]
-        return [from_messages(turns, _extras(row, {"prompt", "completion"}))]
+        turns = [chat_message(t, i, "role", "content", None) for i, t in enumerate(prompt + completion)]
+        return [from_messages(turns, _extras(row, {"prompt", "completion", "tools"}),
+                              parse_tools(row.get("tools")))]
     instruction = _require_instruction(_text(row, "prompt", required=True))
     output = _text(row, "completion", required=True)
     return [RecordDraft(instruction=instruction, outputs=[output] if output else [],

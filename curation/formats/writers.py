@@ -35,16 +35,22 @@ def to_chat(record: RecordDraft) -> list[dict[str, Any]]:
     return chat
 
 
+def _with_tools(row: dict[str, Any], record: RecordDraft) -> dict[str, Any]:
+    """The row with the record's tool schemas as TRL's `tools` column, which the chat template renders."""
+    # Left out (not null) when there are none: TRL then passes no tools, and rows without them read as before.
+    return {**row, "tools": record.tools} if record.tools else row
+
+
 def to_messages(record: RecordDraft) -> dict[str, Any]:
-    """TRL's conversational language-modeling row."""
-    return {"messages": to_chat(record)}
+    """TRL's conversational language-modeling row (with `tools` when the record offers tools)."""
+    return _with_tools({"messages": to_chat(record)}, record)
 
 
 def to_prompt_completion(record: RecordDraft) -> dict[str, Any]:
     """TRL's conversational prompt-completion row: the loss falls on the completion (the last reply)."""
     chat = to_chat(record)
     last_reply = max((i for i, m in enumerate(chat) if m["role"] == "assistant"), default=len(chat))
-    return {"prompt": chat[:last_reply], "completion": chat[last_reply:]}
+    return _with_tools({"prompt": chat[:last_reply], "completion": chat[last_reply:]}, record)
 
 
 ROW_WRITERS = {"alpaca": to_alpaca, "messages": to_messages, "prompt-completion": to_prompt_completion}
@@ -75,13 +81,15 @@ def write_parquet(records: Iterable[RecordDraft], path: Path) -> int:
             "system": r.system_prompt,
             "category": r.category,
             "messages": json.dumps(r.messages, ensure_ascii=False) if r.messages else None,
+            # JSON text, as messages is: each record's schemas keep their own keys in one Arrow column.
+            "tools": json.dumps(r.tools, ensure_ascii=False) if r.tools else None,
         }
         for r in records
     ]
     schema = pa.schema([
         ("instruction", pa.string()), ("input", pa.string()), ("output", pa.string()),
         ("outputs", pa.list_(pa.string())), ("system", pa.string()), ("category", pa.string()),
-        ("messages", pa.string()),
+        ("messages", pa.string()), ("tools", pa.string()),
     ])
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     return len(rows)

@@ -158,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         train = load_dataset(job.dataset, job.dataset_config, revision=job.dataset_revision, split="train")
     if "instruction" in train.column_names:
         train = train.map(to_conversation, remove_columns=train.column_names)
-    train = train.select_columns([c for c in ("messages", "prompt", "completion") if c in train.column_names])
+    # The tool schemas go along with conversations that call tools: TRL hands them to the chat template.
+    train = train.select_columns([c for c in ("messages", "prompt", "completion", "tools")
+                                  if c in train.column_names])
 
     tokenizer = AutoTokenizer.from_pretrained(job.base_model)
     if tokenizer.pad_token is None:
