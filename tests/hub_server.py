@@ -6,6 +6,7 @@
 
 Repositories live in memory as git-like commits (every commit a full file map, ids are sha1). Binary or
 large files go through the git-LFS batch API and a PUT of the object; text files are committed inline.
+Branches and tags (create_tag) name commits; a revision is a branch, a tag or a commit id.
 Jobs run their command here as a subprocess in its own process group, with a `uv` shim on PATH that runs
 `uv run [--with X] SCRIPT ARGS` with this interpreter (the packages are installed; nothing can download).
 `fail(method, pattern, status)` makes matching requests answer an error, to test failure paths.
@@ -81,9 +82,10 @@ class Repo:
     owner: str
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def resolve(self, revision: str) -> Commit | None:
-        sha = self.branches.get(revision, revision)
+        sha = self.branches.get(revision) or self.tags.get(revision) or revision
         return self.commits.get(sha)
 
 
@@ -425,7 +427,20 @@ class HubHandler(BaseHTTPRequestHandler):
     def refs(self, kind: str, repo_id: str):
         repo = self._repo(kind, repo_id)
         self._send_json({"branches": [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": s}
-                                      for b, s in repo.branches.items()], "tags": [], "converts": []})
+                                      for b, s in repo.branches.items()],
+                         "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": s}
+                                  for t, s in repo.tags.items()],
+                         "converts": []})
+
+    def create_tag(self, kind: str, repo_id: str, revision: str):
+        repo = self._repo(kind, repo_id, write=True)
+        commit = self._commit(repo, revision)
+        tag = self._json_body().get("tag", "")
+        with self.hub.state.lock:
+            if tag in repo.tags:
+                raise HubError(409, f"Tag {tag} already exists")
+            repo.tags[tag] = commit.sha
+        self._send_json({})
 
     def list_commits(self, kind: str, repo_id: str, revision: str):
         repo = self._repo(kind, repo_id)
@@ -653,6 +668,7 @@ ROUTES = [(m, re.compile(p), n) for m, p, n in [
     ("GET", rf"/api/{_KIND}/{_REPO}", "repo_info"),
     ("GET", rf"/api/{_KIND}/{_REPO}/revision/(?P<revision>[^/]+)", "repo_info"),
     ("GET", rf"/api/{_KIND}/{_REPO}/refs", "refs"),
+    ("POST", rf"/api/{_KIND}/{_REPO}/tag/(?P<revision>[^/]+)", "create_tag"),
     ("GET", rf"/api/{_KIND}/{_REPO}/commits/(?P<revision>[^/]+)", "list_commits"),
     ("GET", rf"/api/{_KIND}/{_REPO}/tree/(?P<revision>[^/]+)(?:/(?P<path>.*))?", "tree"),
     ("POST", rf"/api/{_KIND}/{_REPO}/paths-info/(?P<revision>[^/]+)", "paths_info"),

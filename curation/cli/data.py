@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from curation.cli import CommandError
@@ -12,8 +14,8 @@ from curation.formats import EXPORT_FORMATS, IMPORT_FORMATS, FormatError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("import", help="import files into a dataset")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = subparsers.add_parser("import", help="import files or Hub datasets (hub:OWNER/NAME[@REVISION]) into a dataset")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a file, or hub:OWNER/NAME[@REVISION] for a Hub dataset")
     p.add_argument("--dataset", required=True, metavar="NAME")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS)
     p.add_argument("--map", action="append", default=[], metavar="field=column",
@@ -21,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", help="reject the whole file if any row is bad")
     p.add_argument("--keep-duplicates", action="store_true", help="store exact duplicates for a curator to resolve")
     p.add_argument("--user", default=None, help="who is importing (recorded in the history)")
+    p.add_argument("--split", default="train", help="the split of a Hub dataset (default: train)")
+    p.add_argument("--config", default=None, help="the config (subset) of a Hub dataset, when it has several")
     p.set_defaults(run=run_import)
 
     p = subparsers.add_parser("export", help="export a dataset")
@@ -53,18 +57,32 @@ def _parse_mapping(pairs: list[str]) -> dict[str, str] | None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from curation.importer import StrictImportError, import_files
+    """Every file and Hub source parsed first, then one transaction; the token of a Hub source is HF_TOKEN's."""
+    from curation.hub_import import HubImportError, is_hub_source, parse_source
+    from curation.importer import StrictImportError
+    from curation.services.importing import import_sources
 
     mapping = _parse_mapping(args.map)
+    sources = []
     for name in args.files:
-        if not Path(name).is_file():
+        if is_hub_source(name):
+            try:
+                sources.append(parse_source(name, config=args.config, split=args.split))
+            except HubImportError as exc:
+                raise CommandError(str(exc)) from None
+        elif not Path(name).is_file():
             raise CommandError(f"{name}: no such file")
-    with open_session(args) as session, progress_bar("importing") as progress:
+        else:
+            sources.append(name)
+    from_hub = any(not isinstance(source, str) for source in sources)
+    reading_bar = progress_bar("reading from the Hub", unit="row") if from_hub else nullcontext(None)
+    with open_session(args) as session, progress_bar("importing") as progress, reading_bar as reading:
         try:
-            report = import_files(session, args.dataset, args.files, format=args.format, mapping=mapping,
-                                  strict=args.strict, keep_duplicates=args.keep_duplicates, by=args.user,
-                                  progress=progress)
-        except (FormatError, StrictImportError) as exc:
+            report = import_sources(session, dataset=args.dataset, sources=sources, format=args.format,
+                                    mapping=mapping, strict=args.strict, keep_duplicates=args.keep_duplicates,
+                                    token=os.environ.get("HF_TOKEN") or None, by=args.user, progress=progress,
+                                    reading=(lambda done, total: reading(done, total or 0)) if reading else None)
+        except (FormatError, StrictImportError, HubImportError) as exc:
             raise CommandError(str(exc)) from None
     for f in report.files:
         print(f"{f.path}: {f.format}, {f.rows_read} rows read, {f.imported} imported, "

@@ -68,31 +68,37 @@ def write_jsonl(records: Iterable[RecordDraft], path: Path, format: str) -> int:
     return count
 
 
+PARQUET_BATCH = 10_000  # rows per row group: memory stays flat however large the export
+
+
 def write_parquet(records: Iterable[RecordDraft], path: Path) -> int:
+    """Write `records` as Parquet a batch at a time; returns how many were written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [
-        {
-            "instruction": r.instruction,
-            "input": r.input,
-            "output": r.output,
-            "outputs": list(r.outputs),
-            "system": r.system_prompt,
-            "category": r.category,
-            "messages": json.dumps(r.messages, ensure_ascii=False) if r.messages else None,
-            # JSON text, as messages is: each record's schemas keep their own keys in one Arrow column.
-            "tools": json.dumps(r.tools, ensure_ascii=False) if r.tools else None,
-        }
-        for r in records
-    ]
     schema = pa.schema([
         ("instruction", pa.string()), ("input", pa.string()), ("output", pa.string()),
         ("outputs", pa.list_(pa.string())), ("system", pa.string()), ("category", pa.string()),
         ("messages", pa.string()), ("tools", pa.string()),
     ])
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
-    return len(rows)
+    written = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        batch: list[dict] = []
+        for r in records:
+            batch.append({
+                "instruction": r.instruction, "input": r.input, "output": r.output, "outputs": list(r.outputs),
+                "system": r.system_prompt, "category": r.category,
+                "messages": json.dumps(r.messages, ensure_ascii=False) if r.messages else None,
+                # JSON text, as messages is: each record's schemas keep their own keys in one Arrow column.
+                "tools": json.dumps(r.tools, ensure_ascii=False) if r.tools else None,
+            })
+            if len(batch) == PARQUET_BATCH:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                written, batch = written + len(batch), []
+        if batch or not written:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            written += len(batch)
+    return written
 
 
 def write_sni_tasks(tasks: list[TaskDraft], out: Path) -> list[Path]:
