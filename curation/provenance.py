@@ -138,6 +138,10 @@ def describe(record_provenance: dict | None, origin: str, created_by: str | None
     source = (record_provenance or {}).get("source")
     if source:
         lines[0] += " from " + ", ".join(f"{k} {v}" for k, v in source.items() if v)
+    template = (record_provenance or {}).get("template")
+    if template:
+        where = " ".join(str(part) for part in (template.get("source"), template.get("collection")) if part)
+        lines.append(f"Template: “{template.get('name')}” v{template.get('version')}" + (f" · {where}" if where else ""))
     fields = [("Instruction", (record_provenance or {}).get("instruction"))]
     fields += [("Output" if n == 0 else f"Output {n + 1}", e)
                for n, e in enumerate((record_provenance or {}).get("outputs") or [])]

@@ -138,15 +138,32 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
                    r.created_by or "", _when(r.updated_at)] for r in rows],
             total=total, page=page, pages=pages, asked=asked)
     rows = session.execute(select(Record.id, Record.instruction, Record.input, Record.outputs, Record.status,
-                                  Record.category, Record.created_by, Record.updated_at)
+                                  Record.category, Record.created_by, Record.updated_at, Record.origin,
+                                  Record.machine_draft, Record.provenance, Record.source_file)
                            .where(Record.id.in_(ids))).all()
     rows.sort(key=lambda r: position[r.id])
     return BrowsePage(
-        columns=["ID", "Instruction", "Output", "Status", "Category", "Author", "Updated"],
+        columns=["ID", "Instruction", "Output", "Status", "Category", "Source", "Author", "Updated"],
         rows=[[r.id, _short(r.instruction) + (f" · {_short(r.input, 60)}" if r.input else ""),
-               _short((r.outputs or [""])[0], 100), _status(r.status), r.category or "", r.created_by or "",
-               _when(r.updated_at)] for r in rows],
+               _short((r.outputs or [""])[0], 100), _status(r.status), r.category or "", source_of(r),
+               r.created_by or "", _when(r.updated_at)] for r in rows],
         total=total, page=page, pages=pages, asked=asked)
+
+
+def source_of(row) -> str:
+    """Where a record came from, in a few words: the template or job that made it, the file, and any model text."""
+    provenance = row.provenance or {}
+    if row.origin == "template":
+        text = f"template “{(provenance.get('template') or {}).get('name', '?')}”"
+    elif row.origin == "generated":
+        text = f"generated (job {provenance['job']})" if provenance.get("job") else "generated"
+    elif row.origin == "imported":
+        text = f"imported ({row.source_file})" if row.source_file else "imported"
+    else:
+        text = ""
+    if row.machine_draft:
+        text += (" · " if text else "") + f"machine-drafted, {row.machine_draft}"
+    return text
 
 
 def _flagged(model, flag: str):
