@@ -245,13 +245,19 @@ def test_an_expanded_sni_task_passes_validate_and_round_trips_through_export(stu
 
     from dataclasses import replace
 
-    from curation.records import SNI_LIST_FIELDS
+    from curation.records import RecordDraft
 
-    # The pipeline tests' task, with every key an SNI file has and its instances in their places.
-    full = replace(TASK, lists={column: ["en"] if "language" in column else [f"{column} of the test task"]
-                                for column in SNI_LIST_FIELDS.values()},
+    # The pipeline tests' task, made a finished SNI task: every key an SNI file has, names from the official
+    # hierarchy, and more than 25 instances in their places, balanced between the two labels.
+    lists = {"contributors": ["Instruct Studio tests"], "source": ["movie reviews written for this test"],
+             "url": ["https://example.org/reviews"], "categories": ["Sentiment Analysis"],
+             "reasoning": ["Commonsense Reasoning"], "input_language": ["English"], "output_language": ["English"],
+             "instruction_language": ["English"], "domains": ["Movies"], "instance_license": ["Apache 2.0"]}
+    more = [RecordDraft("", f"Review number {n}: {'a warm, funny film' if n % 2 else 'a cold, dull film'}.",
+                        ["positive" if n % 2 else "negative"]) for n in range(20)]
+    full = replace(TASK, lists=lists,
                    instances=[replace(i, source_line=n, external_id=f"{TASK.name}-{n}")
-                              for n, i in enumerate(TASK.instances)])
+                              for n, i in enumerate([*TASK.instances, *more])])
     engine, settings = studio
     with session_for(engine) as session:
         dataset = repo.get_dataset(session, "grown")

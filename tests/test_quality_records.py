@@ -87,4 +87,6 @@ def test_alpaca_52k_flags():
     assert counts == {"instruction_length": 0, "blacklisted_word": 0, "bad_first_character": 0,
                       "input_equals_output": 55, "empty_output": 28, "ends_with_colon": 45,
                       "placeholder_output": 36, "placeholder_input": 631, "url_only_input": 255,
-                      "repeats_instruction": 3, "extreme_length": 0}
+                      "repeats_instruction": 3, "extreme_length": 0,
+                      # letters signed "[Your Name]", example contacts ("john@email.com", "(234) 567-8901")
+                      "unfilled_placeholder": 207, "personal_data": 72, "private_person_question": 1}

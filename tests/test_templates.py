@@ -497,7 +497,9 @@ def test_an_sni_task_is_built_from_the_rows_and_validated_before_it_is_saved(ses
     [instance] = session.query(Record).filter(Record.task_id == view.id).all()
     assert (instance.instruction, instance.origin, instance.provenance["source"]) == (
         view.form.definition, "template", {"dataset": "rte-val", "row": 4})
-    assert validate_task(task_to_json(repo.task_draft(session, repo.list_tasks(session, instance.dataset_id)[0]))) == []
+    stored_task = task_to_json(repo.task_draft(session, repo.list_tasks(session, instance.dataset_id)[0]))
+    # Saved as a task in the making: one instance is short of a finished task's size, and only that is left.
+    assert [v.rule for v in validate_task(stored_task)] == ["instance-count", "label-balance"]
 
 
 def test_an_sni_task_that_breaks_a_rule_is_refused_with_the_rules_and_nothing_is_written(session):

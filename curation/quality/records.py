@@ -2,7 +2,7 @@
 
 The rules are Self-Instruct's filters (instructions and instances), the defects the Alpaca cleaning
 effort (AlpacaDataCleaned) found, and two of our own: an output that only repeats the instruction,
-and extreme length.
+extreme length, unfilled template placeholders and personal data.
 """
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import islice
 from typing import Callable, Iterable
+
+from curation.quality.personal_data import personal_data, private_person_question
+from curation.quality.placeholders import unfilled_placeholder
 
 # Self-Instruct: words that ask for something a text model cannot see or make.
 BLACKLIST = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw",
@@ -135,6 +138,28 @@ def extreme_length(r: RecordText) -> str | None:
     return f"record has {words} words: over {MAX_RECORD_WORDS}" if words > MAX_RECORD_WORDS else None
 
 
+def unfilled_template_placeholder(r: RecordText) -> str | None:
+    for name in ("instruction", "input", "output"):
+        if found := unfilled_placeholder(getattr(r, name)):
+            return f"{name} has an unfilled template placeholder '{found}'"
+    return None
+
+
+def personal_data_found(r: RecordText) -> str | None:
+    for name in ("instruction", "input", "output"):
+        if found := personal_data(getattr(r, name)):
+            kind, text = found
+            return f"{name} holds {kind} '{text}'"
+    return None
+
+
+def asks_about_a_private_person(r: RecordText) -> str | None:
+    for name in ("instruction", "input"):
+        if found := private_person_question(getattr(r, name)):
+            return f"{name} asks for a person's birth date, home or contacts: '{found}'"
+    return None
+
+
 CHECKS: dict[str, Check] = {
     "instruction_length": instruction_length,
     "blacklisted_word": blacklisted_word,
@@ -147,6 +172,9 @@ CHECKS: dict[str, Check] = {
     "url_only_input": url_only_input,
     "repeats_instruction": repeats_instruction,
     "extreme_length": extreme_length,
+    "unfilled_placeholder": unfilled_template_placeholder,
+    "personal_data": personal_data_found,
+    "private_person_question": asks_about_a_private_person,
 }
 
 
