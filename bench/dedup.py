@@ -13,6 +13,7 @@ compare (b)'s pairs with (a)'s. The larger scale replicates the Alpaca records w
 instruction (two words swapped, one dropped, a word put in front, the final mark changed): it says so.
 
     .venv/bin/python bench/dedup.py [--scale 500000] [--plain-at-scale]
+    .venv/bin/python bench/dedup.py --review-groups [N]   (issue 13: group sizes, see review_report)
 """
 from __future__ import annotations
 
@@ -232,13 +233,125 @@ def run_scale(n: int, work: Path, plain: bool) -> dict:
     return {"a": a, "b": b, "c": c, "d": d}
 
 
+# ---- --review-groups: group sizes, connected components against review groups ---------------------
+
+TOOL_PREAMBLE = "".join(
+    f"Tool {name}: {what} Arguments: {args}. Returns {returns}. Call it only when the request needs it; "
+    "never invent arguments, and say so when a call fails.\n" for name, what, args, returns in [
+        ("web_search", "searches the public web for pages that answer a query.", "query (string), top_k (int)",
+         "a list of titles, addresses and snippets"),
+        ("calculator", "evaluates an arithmetic expression exactly.", "expression (string)", "a number"),
+        ("weather", "gives the forecast for a place and a day.", "place (string), day (ISO date)",
+         "temperature, rain and wind"),
+        ("translate", "translates a text between two languages.", "text, source, target (language codes)",
+         "the translated text"),
+        ("calendar", "lists, adds or removes events in the user's calendar.", "action, title, start, end",
+         "the events changed"),
+        ("python", "runs a short Python program in a sandbox without network.", "code (string)",
+         "stdout, stderr and the value of the last line")]) + "You are a helpful assistant with the tools above.\n"
+
+
+RAW_PREAMBLE_LIMIT = 2000  # preambled texts embed at about 10 a second on 2 CPUs
+
+
+def size_line(label: str, groups: list[list[int]]) -> str:
+    import numpy as np
+
+    sizes = np.array(sorted(len(g) for g in groups) or [0])
+    return (f"    {label:<44} groups {len(groups):>6,}  records {int(sizes.sum()):>6,}  max {int(sizes.max()):>5,}  "
+            f"p99 {float(np.percentile(sizes, 99)):>6.1f}  median {float(np.median(sizes)):>4.0f}")
+
+
+def review_report(n: int) -> str:
+    """Connected components and review groups at 0.90 and 0.95 on Alpaca and on Alpaca behind a shared preamble."""
+    import numpy as np
+
+    from curation import dedup
+    from curation.embeddings import Embedder
+    from curation.services.dedup import compared_texts
+
+    rows = json.loads(ALPACA.read_text())[:n]
+    records = [{"id": i, "status": "draft", "output": r["output"], "instruction": r["instruction"],
+                "input": r["input"]} for i, r in enumerate(rows)]
+    keep_order = [r["id"] for r in sorted(records, key=dedup.keep_preference)]
+    embedder = Embedder()
+    out: list[str] = []
+
+    def say(text: str) -> None:
+        """Print as it goes (the run takes minutes) and keep the line for the saved report."""
+        print(text, flush=True)
+        out.append(text)
+
+    first = f" (the first {n:,})" if n < 52002 else ""
+    say(f"{os.cpu_count()} CPUs; {len(rows):,} Alpaca records{first}; fields instruction+input; "
+        f"{embedder.model_name} {embedder.precision}; keep order: proposed_keep's rule (all drafts: longest output "
+        "first). Exact duplicates are counted with the rest here.")
+    started = time.perf_counter()
+    instructions = embedder.encode([r["instruction"] for r in rows])
+    inputs = embedder.encode([r["input"] for r in rows])
+    say(f"embedded {2 * len(rows):,} texts in {time.perf_counter() - started:.0f} s")
+
+    def pairs_at(parts, level):
+        first, second, scores = dedup.semantic_pair_arrays(parts, min(LEVELS))
+        keep = scores >= level
+        return list(zip(first[keep].tolist(), second[keep].tolist(), scores[keep].tolist()))
+
+    def compare(title, parts):
+        say(title)
+        found = {}
+        for level in sorted(LEVELS):
+            pairs = pairs_at(parts, level)
+            found[level] = pairs
+            say(f"  at {level:.2f}: {len(pairs):,} pairs")
+            say(size_line("connected components (the old grouping)", dedup.connected_groups(pairs)))
+            say(size_line("review groups (around a kept record)", dedup.review_groups(pairs, keep_order)))
+        return found
+
+    alpaca = compare("\n== Alpaca", [instructions, inputs])
+    pairs = alpaca[0.95]
+    groups = dedup.review_groups(pairs, keep_order)
+    group_of = {r: g for g, members in enumerate(groups) for r in members}
+    kept = {g[0] for g in groups}
+    together = sum(group_of.get(a, -1) == group_of.get(b, -2) for a, b, _ in pairs)
+    covered = sum((group_of.get(a, -1) == group_of.get(b, -2)) or a not in kept or b not in kept
+                  for a, b, _ in pairs)
+    say(f"  pair recall at 0.95: {covered:,} of {len(pairs):,} connected-component pairs are grouped together "
+               f"or have a record proposed for removal ({together:,} grouped together); "
+               f"{sum(a in kept and b in kept for a, b, _ in pairs)} pairs of two kept records")
+
+    preambled = [{**r, "instruction": TOOL_PREAMBLE + r["instruction"]} for r in records]
+    say(f"\n== Alpaca behind a shared preamble: every instruction starts with the same {len(TOOL_PREAMBLE):,}-"
+               "character tool description (six tools and an assistant line, written for this bench)")
+    started, m = time.perf_counter(), min(n, RAW_PREAMBLE_LIMIT)
+    raw = embedder.encode([r["instruction"] for r in preambled[:m]])
+    say(f"embedded {m:,} preambled instructions in {time.perf_counter() - started:.0f} s (each is cut at the "
+               f"model's 256 tokens, so this arm runs on the first {m:,} records only)")
+    raw_pairs = compare(f"-- compared as they are (preamble left in), first {m:,} records", [raw, inputs[:m]])
+    compared, notes = compared_texts(preambled, "instruction+input")
+    say("-- compared as the service compares them: " + " ".join(notes))
+    same = [c[0] for c in compared] == [r["instruction"] for r in rows]
+    say(f"   what is compared equals the original Alpaca instructions: {same} (so the Alpaca figures above apply)")
+    stripped = compare("-- preamble left out", [instructions, inputs]) if same else {}
+    if stripped:
+        say(f"   pairs at 0.95 with the preamble left out equal the Alpaca pairs: {stripped[0.95] == alpaca[0.95]}")
+    del raw_pairs
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", type=int, default=52002, help="the first run's record count (fewer: a smoke test)")
     parser.add_argument("--scale", type=int, default=500_000, help="the larger run's record count (0: skip it)")
     parser.add_argument("--plain-at-scale", action="store_true", help="also run (a) at the larger scale (slow)")
     parser.add_argument("--step", nargs="+")
+    parser.add_argument("--review-groups", type=int, nargs="?", const=52002, metavar="N",
+                        help="group sizes, connected against review groups, on the first N Alpaca records and on them "
+                        "behind a shared preamble; saved to bench/results/review_groups.txt")
     args = parser.parse_args()
+    if args.review_groups:
+        report = review_report(args.review_groups)
+        (REPO / "bench" / "results" / "review_groups.txt").write_text(report + "\n")
+        return
     if args.step:
         figures = STEPS[args.step[0]](*args.step[1:])
         figures["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

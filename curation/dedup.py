@@ -47,10 +47,116 @@ def connected_groups(pairs: Iterable[Pair]) -> list[list[int]]:
     return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
 
 
+def keep_preference(member: dict) -> tuple:
+    """The sort key of the keep rule: approved over submitted over draft, then the longer output, then the older."""
+    return (STATUS_RANK.get(member["status"], 9), -len(member.get("output") or ""), member.get("created_at") or "",
+            member["id"])
+
+
 def proposed_keep(members: Sequence[dict]) -> int:
     """The id to keep in a group: approved over submitted over draft, then the longer output, then the older."""
-    return min(members, key=lambda m: (STATUS_RANK.get(m["status"], 9), -len(m.get("output") or ""),
-                                       m.get("created_at") or "", m["id"]))["id"]
+    return min(members, key=keep_preference)["id"]
+
+
+def review_groups(pairs: Iterable[Pair], keep_order: Sequence[int]) -> list[list[int]]:
+    """Groups that do not chain, each [kept record, then its members in id order], largest first.
+
+    SemDeDup's greedy rule: records are taken in `keep_order` (the one a person would keep first); a record
+    close to a record already kept joins the kept record it is closest to, otherwise it is kept itself.
+    So every member is within the threshold of its own group's kept record (a pair joins them), the kept
+    records are never close to one another (keeping them all leaves no pair behind), and no group is larger
+    than one plus its kept record's number of neighbours. A pair between two members, or between a member
+    and another group's kept record, is not shown: one of its records is already proposed for removal.
+    Records in pairs but missing from `keep_order` come after it, in id order.
+    """
+    neighbours: dict[int, dict[int, float]] = defaultdict(dict)
+    for i, j, score in pairs:
+        neighbours[i][j] = neighbours[j][i] = max(score, neighbours[i].get(j, score))
+    rank = {record: n for n, record in enumerate(keep_order)}
+    order = sorted(neighbours, key=lambda r: (rank.get(r, len(rank)), r))
+    members: dict[int, list[int]] = {}
+    for record in order:
+        close = [(score, -rank.get(k, len(rank)), -k) for k, score in neighbours[record].items() if k in members]
+        if close:
+            members[-max(close)[2]].append(record)
+        else:
+            members[record] = []
+    groups = [[kept, *sorted(rest)] for kept, rest in members.items() if rest]
+    return sorted(groups, key=lambda g: (-len(g), g[0]))
+
+
+# ---- shared text: a prefix or suffix most records carry, left out of what is compared -------------
+
+MIN_SHARED_CHARS = 20  # shorter common starts ("Write a ", "What is the") are the tasks themselves
+MIN_SHARED_RECORDS = 20  # in a small dataset, 30% can be one group of near-duplicates, which must stay compared
+
+
+def _longest_common_prefix(a: str, b: str) -> int:
+    """By bisection over slice comparisons, which run in C: a 2,000-character preamble costs 11 of them."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def shared_prefix(texts: Sequence[str], share: float = 0.3) -> tuple[str, float]:
+    """(the prefix held by at least `share` of the texts that covers the most characters, the share holding it).
+
+    ("", 0.0) if none, or if fewer than MIN_SHARED_RECORDS texts hold it. Texts sharing a prefix are adjacent once sorted, so each window of ceil(share * n)
+    consecutive sorted texts gives a candidate, their longest common prefix. The candidate that covers the
+    most characters (length times holders) wins: a preamble all records carry, not that preamble plus the
+    opening words a few near-duplicates share. It is cut back to a word or line break, and kept only when it
+    is at least MIN_SHARED_CHARS long.
+    """
+    from bisect import bisect_left
+
+    n = len(texts)
+    need = max(MIN_SHARED_RECORDS, int(np.ceil(share * n)))
+    if n < need:
+        return "", 0.0
+    ordered = sorted(texts)
+    best, best_cover = "", 0
+    for start in range(n - need + 1):
+        length = _longest_common_prefix(ordered[start], ordered[start + need - 1])
+        if length < MIN_SHARED_CHARS or length * n <= best_cover:
+            continue
+        prefix = ordered[start][:length]
+        if length < len(ordered[start]) and not prefix[-1].isspace():
+            prefix = prefix[:max(prefix.rfind(" "), prefix.rfind("\n")) + 1]
+        first = bisect_left(ordered, prefix)
+        holders = bisect_left(ordered, prefix + "\U0010ffff", lo=first) - first
+        if len(prefix) >= MIN_SHARED_CHARS and len(prefix) * holders > best_cover:
+            best, best_cover = prefix, len(prefix) * holders
+    return (best, sum(t.startswith(best) for t in texts) / n) if best else ("", 0.0)
+
+
+def shared_suffix(texts: Sequence[str], share: float = 0.3) -> tuple[str, float]:
+    """shared_prefix from the end: (the longest suffix held by at least `share` of the texts, its share)."""
+    suffix, held = shared_prefix([t[::-1] for t in texts], share)
+    return suffix[::-1], held
+
+
+def shared_text(texts: Sequence[str], share: float = 0.3) -> tuple[tuple[str, float], tuple[str, float]]:
+    """((shared prefix, share), (shared suffix, share)) of the texts: see shared_prefix."""
+    prefix = shared_prefix(texts, share)
+    rest = [t[len(prefix[0]):] if prefix[0] and t.startswith(prefix[0]) else t for t in texts]
+    return prefix, shared_suffix(rest, share)
+
+
+def without_shared_text(texts: Sequence[str], prefix: str, suffix: str) -> list[str]:
+    """The texts with `prefix` and `suffix` cut from those that carry them: what is compared."""
+    out = []
+    for text in texts:
+        if prefix and text.startswith(prefix):
+            text = text[len(prefix):]
+        if suffix and text.endswith(suffix) and len(text) > len(suffix):
+            text = text[:-len(suffix)]
+        out.append(text)
+    return out
 
 
 # ---- semantic: cosine over embeddings ----------------------------------------------------------

@@ -55,7 +55,9 @@ def near_duplicate_groups(session: Session, dataset: str) -> tuple[list[list[int
     run = dedup_service.latest_run(session, dataset=dataset)
     if run is None:
         return [], "no near-duplicate search was run"
-    groups = [[r["id"] for r in group.records] for group in dedup_service.duplicate_groups(session, dataset=dataset)]
+    # Connected groups here, not the review grouping: a split must keep every near-duplicate pair on one side.
+    groups = [[r["id"] for r in group.records]
+              for group in dedup_service.duplicate_groups(session, dataset=dataset, grouping="connected")]
     return groups, (f"{run.method} search on {run.fields} at threshold {run.threshold:g}"
                     f" ({len(groups)} groups at publication)")
 
@@ -125,8 +127,11 @@ def _uniform(rows: list[dict]) -> list[dict]:
 
 def plan_publication(session: Session, *, dataset: str, repo_id: str, statuses: Iterable[str] = DEFAULT_STATUSES,
                      configs: Iterable[str] = DEFAULT_CONFIGS, test_fraction: float = 0.1,
-                     seed: int = 0) -> PublicationPlan:
-    """Every row of every config and split, the record-version snapshot and the card facts (no network)."""
+                     seed: int = 0, only_ids: Iterable[int] | None = None) -> PublicationPlan:
+    """Every row of every config and split, the record-version snapshot and the card facts (no network).
+
+    `only_ids` (a selection's records) keeps just those records of the chosen statuses.
+    """
     statuses = [getattr(s, "value", s) for s in statuses]
     if unknown := [s for s in statuses if s not in {k.value for k in RecordStatus}]:
         raise PublishError(f"unknown status {unknown[0]!r}; choose from {', '.join(k.value for k in RecordStatus)}")
@@ -141,6 +146,9 @@ def plan_publication(session: Session, *, dataset: str, repo_id: str, statuses: 
         raise PublishError(f"no dataset named {dataset!r}")
     dataset_id, description, license, language = found.id, found.description, found.license, found.language
     records = list(repo.iter_records(session, dataset_id, [RecordStatus(s) for s in statuses]))
+    if only_ids is not None:
+        wanted = set(only_ids)
+        records = [r for r in records if r.id in wanted]
     if not records:
         raise PublishError(f"dataset {dataset!r} has no records with status {' or '.join(statuses)}")
     groups, near_duplicates = near_duplicate_groups(session, dataset)
@@ -222,6 +230,48 @@ def push_publication(plan: PublicationPlan, *, repo_id: str, private: bool, toke
         info = api.upload_file(path_or_fileobj=card.encode(), path_in_repo="README.md", repo_id=repo_id,
                                repo_type="dataset", commit_message=f"Dataset card for {plan.dataset}",
                                parent_commit=last.oid if last is not None else None)
+        return info.oid
+    except PublishError:
+        raise
+    except Exception as error:  # noqa: BLE001 - every failure becomes one plain sentence
+        raise PublishError(f"publishing to {repo_id} failed: {explain_hub_error(error, endpoint)};"
+                           " nothing was recorded as published") from None
+
+
+def push_config(plan: PublicationPlan, *, repo_id: str, config_name: str, card_section: tuple[str, str],
+                private: bool, token: str | None, progress: Progress | None = None) -> str:
+    """Push the plan's one config as `config_name` beside the repo's others (never the default), then put
+    `card_section` (marker, Markdown) into the existing card, replacing the section of the same marker; returns
+    the card's commit id. Raises PublishError on any failure.
+    """
+    import datasets
+    from huggingface_hub import DatasetCard, HfApi, constants
+
+    say = progress or (lambda message: None)
+    endpoint = constants.ENDPOINT
+    if not token:
+        raise PublishError("no Hugging Face token: set HF_TOKEN or type one for this action")
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        say(f"checking the token with {endpoint}")
+        api.whoami()
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        rows = plan.rows[plan.configs[0]]
+        say(f"pushing the {config_name} config ({', '.join(f'{s} {len(r)}' for s, r in rows.items())})")
+        parts = datasets.DatasetDict({s: datasets.Dataset.from_list(r) for s, r in rows.items()})
+        last = parts.push_to_hub(repo_id, config_name=config_name, private=private, token=token,
+                                 commit_message=f"Instruct Studio: {plan.dataset} selection {config_name}")
+        say("adding the selection to the dataset card")
+        card = DatasetCard.load(repo_id, repo_type="dataset", token=token)
+        marker, section = card_section
+        start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+        text = card.text
+        if start in text and end in text:
+            text = text[:text.index(start)] + text[text.index(end) + len(end):]
+        card.text = f"{text.rstrip()}\n\n{start}\n{section.strip()}\n{end}\n"
+        info = api.upload_file(path_or_fileobj=str(card).encode(), path_in_repo="README.md", repo_id=repo_id,
+                               repo_type="dataset", commit_message=f"Dataset card: selection {config_name}",
+                               parent_commit=last.oid)
         return info.oid
     except PublishError:
         raise

@@ -25,6 +25,10 @@ Progress = Callable[[int, int], None]
 DECISIONS = ("keep_one", "not_duplicates", "merge")
 SEMANTIC_FLOOR = 0.90  # pairs kept per search: the UI's threshold can go down to here
 PAIR_INSERT_CHUNK = 50_000  # pairs per INSERT: millions of pairs never sit in memory as row dicts
+# review: SemDeDup's greedy groups around a kept record (no chaining); connected: every linked record together,
+# the grouping a train/test split needs so that no pair straddles it.
+GROUPINGS = ("review", "connected")
+SHARED_TEXT_SHARE = 0.3  # a prefix or suffix this share of the records carry is left out of the comparison
 
 
 class DedupError(ValueError):
@@ -52,6 +56,7 @@ class DedupReport:
     exact_groups: list[DuplicateGroup]
     groups: list[DuplicateGroup]
     highest_score: float | None = None
+    left_out: list[str] = field(default_factory=list)  # what compared_texts cut from every record, in words
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,16 +113,65 @@ def _usable(session: Session, dataset_id: int, pairs, live: dict[int, str]) -> l
             if a in live and b in live and not any(a in ids and b in ids for ids in apart)]
 
 
-def _groups(session: Session, dataset_id: int, kind: str, pairs: list[tuple[int, int, float]]) -> list[DuplicateGroup]:
-    components = dedup.connected_groups(pairs)
-    by_id = {r["id"]: r for r in live_records(session, dataset_id, ids=sorted({i for c in components for i in c}))}
+def _group_ids(session: Session, dataset_id: int, pairs: list[tuple[int, int, float]],
+               grouping: str) -> tuple[list[list[int]], dict[int, dict[str, Any]]]:
+    """(groups as sorted id lists, the live records in them by id) under `grouping` (GROUPINGS)."""
+    if grouping not in GROUPINGS:
+        raise DedupError(f"unknown grouping {grouping!r}: choose one of {', '.join(GROUPINGS)}")
+    ids = sorted({i for pair in pairs for i in pair[:2]})
+    by_id = {r["id"]: r for r in live_records(session, dataset_id, ids=ids)}
+    if grouping == "connected":
+        return dedup.connected_groups(pairs), by_id
+    keep_order = [r["id"] for r in sorted(by_id.values(), key=dedup.keep_preference)]
+    return [sorted(g) for g in dedup.review_groups(pairs, keep_order)], by_id
+
+
+def _groups(session: Session, dataset_id: int, kind: str, pairs: list[tuple[int, int, float]],
+            grouping: str = "connected") -> list[DuplicateGroup]:
+    components, by_id = _group_ids(session, dataset_id, pairs, grouping)
     group_of = {i: n for n, component in enumerate(components) for i in component}
     inside: list[list] = [[] for _ in components]
     for pair in pairs:
-        inside[group_of[pair[0]]].append(pair)
+        if pair[0] in group_of and group_of[pair[0]] == group_of.get(pair[1]):
+            inside[group_of[pair[0]]].append(pair)
     groups = [DuplicateGroup(kind, max(p[2] for p in pairs_in), dedup.proposed_keep([by_id[i] for i in ids]),
                              [by_id[i] for i in ids], pairs_in) for ids, pairs_in in zip(components, inside)]
     return sorted(groups, key=lambda g: (-g.score, g.records[0]["id"]))
+
+
+def compared_texts(records: list[dict[str, Any]], fields: str) -> tuple[list[tuple[str, ...]], list[str]]:
+    """(each record's parts as compared, the sentences that say what was left out of them).
+
+    A prefix or suffix that SHARED_TEXT_SHARE or more of the records carry in one part (a fixed preamble, tool
+    descriptions, a template's closing line) would make every record close to every other; it is cut out.
+    """
+    names = FIELDS[fields]
+    columns = list(zip(*[record_parts(fields, r["instruction"], r["input"], r["output"]) for r in records])) \
+        if records else [() for _ in names]
+    notes = []
+    for p, name in enumerate(names):
+        (prefix, prefix_share), (suffix, suffix_share) = dedup.shared_text(columns[p], SHARED_TEXT_SHARE)
+        for where, text, held in (("prefix", prefix, prefix_share), ("suffix", suffix, suffix_share)):
+            if text:
+                notes.append(left_out_sentence(name, where, text, held))
+        if prefix or suffix:
+            columns[p] = dedup.without_shared_text(columns[p], prefix, suffix)
+    return list(zip(*columns)) if records else [], notes
+
+
+def left_out_sentence(part: str, where: str, text: str, held: float) -> str:
+    """What the view says about a shared prefix or suffix left out of the comparison."""
+    shown = " ".join(text.split())
+    if len(shown) > 80:  # cut at a word, on the side away from the records' own text
+        shown = shown[:78].rsplit(" ", 1)[0] + "…" if where == "prefix" else "…" + shown[-78:].split(" ", 1)[-1]
+    return (f"Left out of the comparison: a shared {part} {where} of {len(text):,} characters held by "
+            f"{held:.0%} of the records: “{shown}”")
+
+
+def left_out_of_comparison(session: Session, *, dataset: str, fields: str | None = None) -> list[str]:
+    """The sentences saying which shared prefix or suffix a search of the dataset leaves out (none: [])."""
+    fields = fields or DEFAULT_FIELDS
+    return compared_texts(_search_records(session, dataset_id_of(session, dataset), fields), fields)[1]
 
 
 def part_vectors(session: Session, records: list, fields: str, embedder: Embedder,
@@ -131,16 +185,15 @@ def part_vectors(session: Session, records: list, fields: str, embedder: Embedde
     return vectors.reshape(len(records), len(FIELDS[fields]), -1)
 
 
-def _semantic_pairs(session: Session, records: list, fields: str, embedder: Embedder, floor: float,
+def _semantic_pairs(session: Session, texts: list[tuple[str, ...]], fields: str, embedder: Embedder, floor: float,
                     progress: Progress | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs (indices into records, score) at or above `floor` on every part.
+    """Pairs (indices into texts, each a record's compared parts; score) at or above `floor` on every part.
 
     Instructions are embedded first; only records whose instruction has a neighbour at `floor` can be in a
     pair, so only theirs get the other parts embedded (on the Alpaca 52k that skips most inputs, the longest
     texts: bench/results/dedup.txt). The search then runs over those records alone.
     """
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    texts = [record_parts(fields, r["instruction"], r["input"], r["output"]) for r in records]
     n, rest = len(texts), len(FIELDS[fields]) - 1
 
     def phase(start: int, share: int) -> Progress | None:
@@ -211,15 +264,16 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
     floor = threshold if lexical else min(threshold, SEMANTIC_FLOOR)
     run = DedupRun(dataset_id=dataset_id, method=method, fields=fields, threshold=threshold, floor=floor,
                    record_count=len(records), created_by=by)
+    compared, left_out = compared_texts(records, fields)
     if lexical:
-        texts = [" ".join(record_parts(fields, r["instruction"], r["input"], r["output"])) for r in records]
+        texts = [" ".join(parts) for parts in compared]
         found = dedup.lexical_pair_arrays(texts, floor, progress=progress)
     else:
         embedder = embedder or Embedder()
         run.model, run.precision = embedder.model_name, embedder.precision
-        found = _semantic_pairs(session, records, fields, embedder, floor, progress)
+        found = _semantic_pairs(session, compared, fields, embedder, floor, progress)
     ids = np.array([r["id"] for r in records], dtype=np.int64)
-    del records
+    del records, compared
     first, second, scores = ids[found[0]], ids[found[1]], found[2]
     run.pair_count, run.seconds = len(scores), time.perf_counter() - started
     session.add(run)
@@ -234,7 +288,7 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
     return DedupReport(dataset, method, fields, threshold, run.record_count, run.seconds, run.id,
                        exact_duplicate_groups(session, dataset=dataset),
                        duplicate_groups(session, dataset=dataset, method=method, threshold=threshold),
-                       highest_score=highest)
+                       highest_score=highest, left_out=left_out)
 
 
 def latest_run(session: Session, *, dataset: str, method: str = "semantic") -> DedupRun | None:
@@ -259,21 +313,24 @@ def _run_pairs(session: Session, dataset: str, method: str, threshold: float | N
 
 
 def duplicate_groups(session: Session, *, dataset: str, method: str = "semantic",
-                     threshold: float | None = None, added_by: int | None = None) -> list[DuplicateGroup]:
+                     threshold: float | None = None, added_by: int | None = None,
+                     grouping: str = "review") -> list[DuplicateGroup]:
     """The latest search's groups at `threshold` (at or above for semantic, above for lexical), most similar first.
 
     Pairs of exact duplicates are left to exact_duplicate_groups, so a curator sees each pair once. With
-    `added_by`, only the groups where generation job `added_by` wrote a record (added_by_job).
+    `added_by`, only the groups where generation job `added_by` wrote a record (added_by_job). `grouping`
+    "review" (dedup.review_groups) puts each record with the kept record it is close to, so groups do not
+    chain; "connected" gives the connected components of the pairs, as a train/test split needs.
     """
     run, pairs = _run_pairs(session, dataset, method, threshold)
-    return added_by_job(_groups(session, run.dataset_id, method, pairs), added_by) if run else []
+    return added_by_job(_groups(session, run.dataset_id, method, pairs, grouping), added_by) if run else []
 
 
 def duplicate_counts(session: Session, *, dataset: str, method: str = "semantic",
-                     threshold: float | None = None) -> dict[str, int]:
+                     threshold: float | None = None, grouping: str = "review") -> dict[str, int]:
     """{"groups", "pairs", "records"} at `threshold` from the latest search: cheap enough for a slider."""
-    _, pairs = _run_pairs(session, dataset, method, threshold)
-    groups = dedup.connected_groups(pairs)
+    run, pairs = _run_pairs(session, dataset, method, threshold)
+    groups = _group_ids(session, run.dataset_id, pairs, grouping)[0] if run else []
     return {"groups": len(groups), "pairs": len(pairs), "records": sum(len(g) for g in groups)}
 
 
