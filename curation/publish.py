@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -198,13 +199,12 @@ def explain_hub_error(error: Exception, endpoint: str) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
 
 
-def push_publication(plan: PublicationPlan, *, repo_id: str, private: bool, token: str | None,
-                     progress: Progress | None = None) -> str:
-    """Push every config, then the card; returns the card's commit id. Raises PublishError on any failure."""
-    import datasets
-    from huggingface_hub import DatasetCard, HfApi, constants
+@contextmanager
+def _hub_repo(repo_id: str, *, private: bool, token: str | None, say: Callable[[str], None]):
+    """The HfApi for `repo_id` once the token is checked and the repo exists; any failure in the block becomes
+    one plain PublishError sentence."""
+    from huggingface_hub import HfApi, constants
 
-    say = progress or (lambda message: None)
     endpoint = constants.ENDPOINT
     if not token:
         raise PublishError("no Hugging Face token: set HF_TOKEN or type one for this action")
@@ -213,13 +213,37 @@ def push_publication(plan: PublicationPlan, *, repo_id: str, private: bool, toke
         say(f"checking the token with {endpoint}")
         api.whoami()
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        yield api
+    except PublishError:
+        raise
+    except Exception as error:  # noqa: BLE001 - every failure becomes one plain sentence
+        raise PublishError(f"publishing to {repo_id} failed: {explain_hub_error(error, endpoint)};"
+                           " nothing was recorded as published") from None
+
+
+def _push_splits(rows: dict[str, list[dict]], repo_id: str, *, config_name: str, private: bool, token: str,
+                 commit_message: str, say: Callable[[str], None], set_default: bool = False):
+    """Push one config's splits; returns the commit info."""
+    import datasets
+
+    say(f"pushing the {config_name} config ({', '.join(f'{s} {len(r)}' for s, r in rows.items())})")
+    parts = datasets.DatasetDict({s: datasets.Dataset.from_list(r) for s, r in rows.items()})
+    return parts.push_to_hub(repo_id, config_name=config_name, set_default=set_default, private=private,
+                             token=token, commit_message=commit_message)
+
+
+def push_publication(plan: PublicationPlan, *, repo_id: str, private: bool, token: str | None,
+                     progress: Progress | None = None) -> str:
+    """Push every config, then the card; returns the card's commit id. Raises PublishError on any failure."""
+    from huggingface_hub import DatasetCard
+
+    say = progress or (lambda message: None)
+    with _hub_repo(repo_id, private=private, token=token, say=say) as api:
         last = None
         for config in plan.configs:
-            say(f"pushing the {config} config ({', '.join(f'{s} {len(r)}' for s, r in plan.rows[config].items())})")
-            parts = datasets.DatasetDict({s: datasets.Dataset.from_list(r) for s, r in plan.rows[config].items()})
-            last = parts.push_to_hub(repo_id, config_name=config, set_default=config == plan.facts.default_config,
-                                     private=private, token=token,
-                                     commit_message=f"Instruct Studio: {plan.dataset} as {config}")
+            last = _push_splits(plan.rows[config], repo_id, config_name=config, private=private, token=token,
+                                set_default=config == plan.facts.default_config, say=say,
+                                commit_message=f"Instruct Studio: {plan.dataset} as {config}")
         say("writing the dataset card")
         existing = DatasetCard.load(repo_id, repo_type="dataset", token=token) if last is not None else None
         facts = plan.facts
@@ -231,11 +255,6 @@ def push_publication(plan: PublicationPlan, *, repo_id: str, private: bool, toke
                                repo_type="dataset", commit_message=f"Dataset card for {plan.dataset}",
                                parent_commit=last.oid if last is not None else None)
         return info.oid
-    except PublishError:
-        raise
-    except Exception as error:  # noqa: BLE001 - every failure becomes one plain sentence
-        raise PublishError(f"publishing to {repo_id} failed: {explain_hub_error(error, endpoint)};"
-                           " nothing was recorded as published") from None
 
 
 def push_config(plan: PublicationPlan, *, repo_id: str, config_name: str, card_section: tuple[str, str],
@@ -244,23 +263,13 @@ def push_config(plan: PublicationPlan, *, repo_id: str, config_name: str, card_s
     `card_section` (marker, Markdown) into the existing card, replacing the section of the same marker; returns
     the card's commit id. Raises PublishError on any failure.
     """
-    import datasets
-    from huggingface_hub import DatasetCard, HfApi, constants
+    from huggingface_hub import DatasetCard
 
     say = progress or (lambda message: None)
-    endpoint = constants.ENDPOINT
-    if not token:
-        raise PublishError("no Hugging Face token: set HF_TOKEN or type one for this action")
-    api = HfApi(endpoint=endpoint, token=token)
-    try:
-        say(f"checking the token with {endpoint}")
-        api.whoami()
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        rows = plan.rows[plan.configs[0]]
-        say(f"pushing the {config_name} config ({', '.join(f'{s} {len(r)}' for s, r in rows.items())})")
-        parts = datasets.DatasetDict({s: datasets.Dataset.from_list(r) for s, r in rows.items()})
-        last = parts.push_to_hub(repo_id, config_name=config_name, private=private, token=token,
-                                 commit_message=f"Instruct Studio: {plan.dataset} selection {config_name}")
+    with _hub_repo(repo_id, private=private, token=token, say=say) as api:
+        last = _push_splits(plan.rows[plan.configs[0]], repo_id, config_name=config_name, private=private,
+                            token=token, say=say,
+                            commit_message=f"Instruct Studio: {plan.dataset} selection {config_name}")
         say("adding the selection to the dataset card")
         card = DatasetCard.load(repo_id, repo_type="dataset", token=token)
         marker, section = card_section
@@ -273,8 +282,3 @@ def push_config(plan: PublicationPlan, *, repo_id: str, config_name: str, card_s
                                repo_type="dataset", commit_message=f"Dataset card: selection {config_name}",
                                parent_commit=last.oid)
         return info.oid
-    except PublishError:
-        raise
-    except Exception as error:  # noqa: BLE001 - every failure becomes one plain sentence
-        raise PublishError(f"publishing to {repo_id} failed: {explain_hub_error(error, endpoint)};"
-                           " nothing was recorded as published") from None

@@ -169,7 +169,8 @@ def request_cancel(session: Session, actor: Actor, job_id: int) -> GenerationJob
     if JobStatus(job.status) == JobStatus.queued:
         job.status, job.finished_at, job.message = JobStatus.cancelled, utcnow(), "cancelled before it started"
     session.commit()
-    _running_stops.get(job.id, threading.Event()).set()
+    if (running := _running_stops.get(job.id)) is not None:  # a job of this process stops at once
+        running.set()
     return job
 
 
@@ -416,9 +417,10 @@ def preview(session: Session, actor: Actor, settings, spec: JobSpec, count: int 
 
     _require_curator(actor)
     spec = replace(spec.checked(), target=count)
-    if repo.get_dataset(session, (spec.dataset or "").strip()) is None:
+    dataset = repo.get_dataset(session, (spec.dataset or "").strip())
+    if dataset is None:
         raise InvalidInput(f"there is no dataset named {spec.dataset!r}" if spec.dataset else "choose a dataset")
-    job = GenerationJob(id=0, dataset_id=repo.get_dataset(session, spec.dataset).id, pipeline=spec.pipeline,
+    job = GenerationJob(id=0, dataset_id=dataset.id, pipeline=spec.pipeline,
                         spec=asdict(spec), target=count, created_by=actor.name)
     kept: list[Candidate] = []
     report = _run_pipeline(session, settings, job, stop or threading.Event(), None, on_keep=kept.append)

@@ -59,8 +59,7 @@ def _written_by(provenance: dict) -> str:
     """Who wrote each field, one line per field a model had a hand in (people's fields go without saying)."""
     from curation.provenance import describe
 
-    return "\n".join(line for line in describe(provenance, "human", None)[1:] if "machine-drafted" in line
-                     or "instruction" in line.lower())
+    return "\n".join(line for line in describe(provenance, "human", None)[1:] if "machine-drafted" in line)
 
 
 def _as_text(key: str, value: Any) -> str:

@@ -287,8 +287,9 @@ def build(ctx: AppContext) -> dict:
             if stored.get("dirty") and len(values) == 7:
                 result[0], result[1], result[3:10] = stored.get("id"), stored.get("version"), values
                 # The model's drafts stay credited to it after a reload: the save still sends their keys.
-                result[17] = json.dumps(parse_drafted(stored.get("drafted")))
-                result[18] = mark_html(["a model"]) if parse_drafted(stored.get("drafted")) else result[18]
+                drafted_before = parse_drafted(stored.get("drafted"))
+                result[17] = json.dumps(drafted_before)
+                result[18] = mark_html(["a model"]) if drafted_before else result[18]
                 result[-1] = stored
                 gr.Info("Your unsaved edits were restored.")
         if not result[0] and all(not value for value in result[4:10]):
