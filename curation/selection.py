@@ -39,6 +39,20 @@ def combined_score(scores: Mapping[str, np.ndarray], weights: Mapping[str, float
     return total
 
 
+def parse_weights(text: str) -> dict[str, float]:
+    """{score name: weight} from "judge" or "judge:1,ifd:-0.5"; ValueError saying what cannot be read."""
+    weights = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        name, _, weight = part.partition(":")
+        try:
+            weights[name.strip()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"{part!r}: the weight after ':' must be a number") from None
+    if not weights:
+        raise ValueError("name at least one score to order by")
+    return weights
+
+
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:
     """The `n` highest-scored rows (scored rows only), highest first."""
     order = _ordered(scores)
@@ -52,9 +66,13 @@ def above_threshold(scores: np.ndarray, minimum: float) -> np.ndarray:
     return order[np.asarray(scores, dtype=np.float64)[order] >= minimum]
 
 
-def deita_select(scores: np.ndarray, vectors: np.ndarray, n: int, threshold: float) -> np.ndarray:
+def deita_select(scores: np.ndarray, vectors: np.ndarray, n: int, threshold: float,
+                 left_out: dict[int, tuple[int, float]] | None = None) -> np.ndarray:
     """Rows taken by DEITA's rule: best score first, each only if its cosine distance to every row already
     taken exceeds `threshold`, until `n` are taken (fewer if the candidates run out). Unscored rows never count.
+
+    `left_out`, when given, receives {row the rule skipped: (the taken row it was closest to, their cosine
+    similarity)} for every candidate met before the budget was filled: what "left out: too close to #123" says.
 
     Exact, and fast: a chunk of candidates meets the taken set in one matrix product, then the chunk is walked
     in order against the members it itself adds (their similarities are one more small product).
@@ -69,11 +87,23 @@ def deita_select(scores: np.ndarray, vectors: np.ndarray, n: int, threshold: flo
             break
         rows = order[start:start + CHUNK]
         block = vectors[rows]
-        clear = (block @ taken[:len(chosen)].T).max(axis=1, initial=-np.inf) < limit
+        against_taken = block @ taken[:len(chosen)].T
+        clear = against_taken.max(axis=1, initial=-np.inf) < limit
         inner = block @ block.T
         added: list[int] = []  # positions within the chunk taken so far
-        for position in np.flatnonzero(clear):
+        for position in range(len(rows)):
+            if not clear[position]:
+                if left_out is not None:  # the closest of those taken before the chunk and those it added
+                    nearest = int(against_taken[position].argmax())
+                    near, similarity = chosen[nearest], float(against_taken[position, nearest])
+                    if added and (inside := float(inner[position, added].max())) > similarity:
+                        near, similarity = int(rows[added[int(inner[position, added].argmax())]]), inside
+                    left_out[int(rows[position])] = (near, similarity)
+                continue
             if added and inner[position, added].max() >= limit:
+                if left_out is not None:
+                    nearest = added[int(inner[position, added].argmax())]
+                    left_out[int(rows[position])] = (int(rows[nearest]), float(inner[position, nearest]))
                 continue
             added.append(position)
             taken[len(chosen)] = block[position]

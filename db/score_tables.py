@@ -98,3 +98,14 @@ def stored_scores(session: Session, dataset_id: int, names: list[str] | None = N
     for record_id, name, value, detail in session.connection().execute(query):
         found.setdefault(record_id, {})[name] = (value, detail)
     return found
+
+
+class SelectionLeftOut(SQLModel, table=True):
+    """A record DEITA's rule skipped because it was too close to one the selection had already taken."""
+
+    __tablename__ = "selection_left_out"
+
+    selection_id: int = Field(foreign_key="selection.id", primary_key=True, ondelete="CASCADE")
+    record_id: int = Field(foreign_key="record.id", primary_key=True, ondelete="CASCADE")
+    too_close_to: int  # the taken record's id (no foreign key: the note outlives an edit of either record)
+    similarity: float

@@ -8,8 +8,8 @@ import pytest
 from curation import selection
 from curation.records import RecordDraft
 from curation.services.permissions import Actor, PermissionDenied
-from curation.services.selections import (SelectionError, compare_selections, run_selection, selected_ids,
-                                          selections)
+from curation.services.selections import (SelectionError, compare_selections, delete_selection, run_selection,
+                                          selected_ids, selections)
 from db import repo
 from db.models import Role
 from db.score_tables import store_scores
@@ -192,3 +192,76 @@ def test_a_published_selection_is_its_own_config_and_the_card_states_its_recipe(
     assert ("Hub config `best5` (messages format, "
             f"{len(approved_chosen)} records) holds the 5 records highest by judge, out of 18 records.") in readme
     assert "# demo" in readme and "Dataset revision it ran on: `" in readme
+
+
+# --- what DEITA's rule left out, the live counter, the distributions ---------------------------------------
+
+def test_deita_says_which_taken_record_each_skipped_one_was_too_close_to():
+    left_out: dict = {}
+    assert selection.deita_select(SCORES, VECTORS, 5, 0.3, left_out).tolist() == [0, 2, 4]
+    # record 1 sits on record 0 (cosine 0.99); record 3 is 45 degrees from both 0 and 2 and nearest... both equal,
+    # so the first taken (0) is named.
+    assert set(left_out) == {1, 3}
+    assert left_out[1][0] == 0 and left_out[1][1] == pytest.approx(float(VECTORS[1] @ VECTORS[0]))
+    assert left_out[3][0] in (0, 2) and left_out[3][1] == pytest.approx(0.7071, abs=1e-3)
+
+
+def test_left_out_is_found_inside_one_chunk_and_across_chunks(monkeypatch):
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(300, 6)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = rng.integers(0, 6, size=300).astype(float)
+    monkeypatch.setattr(selection, "CHUNK", 32)
+    left_out: dict = {}
+    taken = selection.deita_select(scores, vectors, 20, 0.4, left_out).tolist()
+    assert taken == naive_deita(scores, vectors, 20, 0.4) and len(taken) == 20
+    order = selection.top_n(scores, 300).tolist()
+    met = order[:order.index(taken[-1]) + 1]  # every candidate met before the budget was filled
+    assert order.index(taken[-1]) > 32  # the skipped ones span more than one chunk
+    assert set(left_out) == set(met) - set(taken)
+    for row, (near, similarity) in left_out.items():
+        earlier = [t for t in taken if order.index(t) < order.index(row)]
+        assert near in earlier  # the record it is too close to was taken before it
+        assert similarity == pytest.approx(max(float(vectors[row] @ vectors[t]) for t in earlier), abs=1e-5)
+        assert similarity >= 1 - 0.4
+
+
+def test_a_stored_selection_keeps_what_it_left_out_and_the_editor_note_says_so(session, scored):
+    from curation.services.selections import left_out_of, selection_notes
+
+    run_selection(session, dataset="shelf", name="spread", weights={"judge": 1.0}, n=5, threshold=0.3,
+                  actor=CURATOR, vectors=fixed_vectors)
+    rows = left_out_of(session, dataset="shelf", name="spread")
+    assert [r[0] for r in rows] == [scored[1], scored[3]]  # most similar first
+    assert rows[0][1] == scored[0]
+    assert selection_notes(session, record_id=scored[1]) == [
+        f"Selection `spread`: left out: too close to #{scored[0]} (similarity {rows[0][2]:.2f})"]
+    assert selection_notes(session, record_id=scored[0]) == ["Selection `spread`: taken, 1 of 3"]
+    # replacing or deleting the selection takes its notes with it
+    run_selection(session, dataset="shelf", name="spread", weights={"judge": 1.0}, n=5, threshold=0.001,
+                  actor=CURATOR, vectors=fixed_vectors, replace=True)
+    assert [r[0] for r in left_out_of(session, dataset="shelf", name="spread")] == []
+    delete_selection(session, dataset="shelf", name="spread", actor=CURATOR)
+    assert selection_notes(session, record_id=scored[1]) == []
+
+
+def test_the_preview_counts_what_a_recipe_would_take_without_storing_it(session, scored):
+    from curation.services.selections import preview_selection, selections
+
+    found = preview_selection(session, dataset="shelf", weights={"judge": 1.0}, n=5, threshold=0.3,
+                              vectors=fixed_vectors)
+    assert (found.taken, found.left_out, found.considered, found.records) == (3, 2, 5, 5)
+    assert found.taken_ids == [scored[0], scored[2], scored[4]]
+    assert found.sentence() == ("Would take **3** of 5 records; 2 left out as too close to a record already taken.")
+    assert preview_selection(session, dataset="shelf", weights={"judge": 1.0}, method="threshold",
+                             minimum=3.0).taken == 3
+    assert selections(session, dataset="shelf") == []
+
+
+def test_each_scores_distribution_and_the_counter_under_its_histogram(session, scored):
+    from curation.services.quality_view import distributions
+
+    found = distributions(session, dataset="shelf")
+    assert found["judge"].values.tolist() == SCORES.tolist() and found["judge"].ids == scored
+    assert found["judge"].counter(3) == ("**3** of 5 records score at least **3** on judge rating (0 to 5).")
+    assert found["ifd"].counter(1) == "No record has a score for instruction-following difficulty (ifd) yet."

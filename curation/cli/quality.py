@@ -47,16 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def weights_of(text: str) -> dict[str, float]:
     """{score name: weight} from "judge" or "judge:1,ifd:-0.5"."""
-    weights = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, weight = part.partition(":")
-        try:
-            weights[name.strip()] = float(weight) if weight else 1.0
-        except ValueError:
-            raise CommandError(f"--score {part!r}: the weight after ':' must be a number") from None
-    if not weights:
-        raise CommandError("--score names no score")
-    return weights
+    from curation.selection import parse_weights
+
+    try:
+        return parse_weights(text)
+    except ValueError as error:
+        raise CommandError(f"--score {error}") from None
 
 
 def run_score(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from curation.llm import run_requests
 from curation.llm.backend import Backend
 from curation.scores import ifd as ifd_scores
 from curation.scores import judge, signals
+from curation.services.annotation import InvalidInput
 from curation.services.permissions import Actor, PermissionDenied
 from db import repo
 from db.llm_cache import DatabaseReplyCache
@@ -28,7 +29,7 @@ SIGNALS_VERSION = "signals-1"  # bump when a signal's definition changes, so eve
 SCORE_NAMES = ("judge", "ifd", "ppl", "length", "mtld", "nn_distance", "language")
 
 
-class ScoreError(ValueError):
+class ScoreError(InvalidInput):
     """A score run that cannot be carried out, said in the user's words."""
 
 

@@ -8,6 +8,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import delete, insert
 from sqlmodel import Session, select
 
@@ -16,7 +17,7 @@ from curation.publish import DEFAULT_STATUSES, PublishError, plan_publication, p
 from curation.services.permissions import Actor, PermissionDenied
 from curation.services.scores import ScoreError, Vectors, _dataset_id, default_vectors, score_arrays
 from db.models import Record, RecordStatus
-from db.score_tables import Selection, SelectionRecord
+from db.score_tables import Selection, SelectionLeftOut, SelectionRecord
 
 METHODS = ("deita", "top", "threshold")
 VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
@@ -67,12 +68,13 @@ def _summary(row: Selection, dataset: str, seconds: float = 0.0) -> SelectionSum
                             row.created_at.isoformat(timespec="seconds"), seconds)
 
 
-def choose(method: str, scores, vectors_of, *, n: int | None, threshold: float, minimum: float | None):
-    """Row indices a recipe takes, in the order taken."""
+def choose(method: str, scores, vectors_of, *, n: int | None, threshold: float, minimum: float | None,
+           left_out: dict | None = None):
+    """Row indices a recipe takes, in the order taken (DEITA fills `left_out` with the rows it skipped)."""
     if method == "deita":
         if not n:
             raise SelectionError("DEITA selection needs a budget N")
-        return rules.deita_select(scores, vectors_of(), n, threshold)
+        return rules.deita_select(scores, vectors_of(), n, threshold, left_out)
     if method == "top":
         if not n:
             raise SelectionError("top-N selection needs N")
@@ -106,10 +108,14 @@ def run_selection(session: Session, *, dataset: str, name: str, weights: dict[st
         raise SelectionError(f"no record of {dataset!r} has a {unscored[0]!r} score yet: score the dataset first")
     scores = rules.combined_score(arrays, weights)
     embed = vectors or default_vectors(session)
-    taken = choose(method, scores, lambda: embed(records), n=n, threshold=threshold, minimum=minimum)
+    skipped: dict[int, tuple[int, float]] = {}
+    taken = choose(method, scores, lambda: embed(records), n=n, threshold=threshold, minimum=minimum,
+                   left_out=skipped)
     recipe = {"method": method, "weights": dict(weights), "n": n, "threshold": threshold if method == "deita" else None,
               "minimum": minimum, "records_considered": len(records)}
     if existing is not None:
+        for table in SelectionRecord.__table__, SelectionLeftOut.__table__:
+            session.connection().execute(delete(table).where(table.c.selection_id == existing.id))
         session.delete(existing)
         session.flush()
     row = Selection(dataset_id=dataset_id, name=name, recipe=recipe, revision=dataset_revision(session, dataset_id),
@@ -119,9 +125,47 @@ def run_selection(session: Session, *, dataset: str, name: str, weights: dict[st
     members = [{"selection_id": row.id, "record_id": records[i]["id"], "rank": rank} for rank, i in enumerate(taken)]
     for start in range(0, len(members), 5000):
         session.connection().execute(insert(SelectionRecord.__table__), members[start:start + 5000])
+    left = [{"selection_id": row.id, "record_id": records[i]["id"], "too_close_to": records[j]["id"],
+             "similarity": similarity} for i, (j, similarity) in skipped.items()]
+    for start in range(0, len(left), 5000):
+        session.connection().execute(insert(SelectionLeftOut.__table__), left[start:start + 5000])
     session.commit()
     session.refresh(row)
     return _summary(row, dataset, time.perf_counter() - started)
+
+
+@dataclass
+class Preview:
+    """What a recipe would take, before anything is stored: the Quality view's live budget counter."""
+    taken: int
+    left_out: int  # skipped by DEITA's rule as too close to a record already taken
+    considered: int  # records with every weighted score
+    records: int  # live records of the dataset
+    taken_ids: list[int] = field(default_factory=list)
+
+    def sentence(self) -> str:
+        line = f"Would take **{self.taken:,}** of {self.records:,} records"
+        if self.considered < self.records:
+            line += f" ({self.records - self.considered:,} have no score yet and are never taken)"
+        if self.left_out:
+            line += f"; {self.left_out:,} left out as too close to a record already taken"
+        return line + "."
+
+
+def preview_selection(session: Session, *, dataset: str, weights: dict[str, float], method: str = "deita",
+                      n: int | None = None, threshold: float = 0.1, minimum: float | None = None,
+                      vectors: Vectors | None = None) -> Preview:
+    """How many records a recipe would take (and how many DEITA would leave out), without storing it."""
+    if not weights:
+        raise SelectionError("choose at least one score to order by")
+    records, arrays = score_arrays(session, dataset=dataset, names=list(weights))
+    scores = rules.combined_score(arrays, weights) if records else np.zeros(0)
+    skipped: dict[int, tuple[int, float]] = {}
+    embed = vectors or default_vectors(session)
+    taken = choose(method, scores, lambda: embed(records), n=n, threshold=threshold, minimum=minimum,
+                   left_out=skipped) if records else []
+    return Preview(len(taken), len(skipped), int(np.count_nonzero(~np.isnan(scores))), len(records),
+                   [records[i]["id"] for i in taken])
 
 
 def _selection(session: Session, dataset: str, name: str) -> Selection:
@@ -159,12 +203,50 @@ def compare_selections(session: Session, *, dataset: str, a: str, b: str) -> Com
                       only_b=[i for i in ids_b if i not in set_a])
 
 
+def left_out_of(session: Session, *, dataset: str, name: str) -> list[tuple[int, int, float]]:
+    """(record id, the taken record it was too close to, their similarity) for each record DEITA's rule skipped,
+    most similar first."""
+    row = _selection(session, dataset, name)
+    rows = session.exec(select(SelectionLeftOut).where(SelectionLeftOut.selection_id == row.id)
+                        .order_by(SelectionLeftOut.similarity.desc(), SelectionLeftOut.record_id)).all()
+    return [(r.record_id, r.too_close_to, r.similarity) for r in rows]
+
+
+def instructions_of(session: Session, record_ids: list[int]) -> dict[int, str]:
+    """{record id: its instruction} for the records a view lists by id."""
+    if not record_ids:
+        return {}
+    rows = session.connection().execute(select(Record.id, Record.instruction).where(Record.id.in_(record_ids)))
+    return dict(rows.all())
+
+
+def selection_notes(session: Session, *, record_id: int) -> list[str]:
+    """A line per selection of the record's dataset: taken (at which rank), left out (too close to which record),
+    or not taken; what the record editor shows beside the scores."""
+    record = session.get(Record, record_id)
+    if record is None:
+        return []
+    notes = []
+    for row in session.exec(select(Selection).where(Selection.dataset_id == record.dataset_id)
+                            .order_by(Selection.created_at.desc(), Selection.id.desc())).all():
+        member = session.get(SelectionRecord, (row.id, record_id))
+        skipped = session.get(SelectionLeftOut, (row.id, record_id))
+        if member is not None:
+            notes.append(f"Selection `{row.name}`: taken, {member.rank + 1:,} of {row.size:,}")
+        elif skipped is not None:
+            notes.append(f"Selection `{row.name}`: left out: too close to #{skipped.too_close_to} "
+                         f"(similarity {skipped.similarity:.2f})")
+        else:
+            notes.append(f"Selection `{row.name}`: not taken")
+    return notes
+
+
 def delete_selection(session: Session, *, dataset: str, name: str, actor: Actor | None) -> None:
     if actor is not None and not actor.reviews:
         raise PermissionDenied("only a curator or admin deletes selections")
     row = _selection(session, dataset, name)
-    session.connection().execute(delete(SelectionRecord.__table__).where(
-        SelectionRecord.__table__.c.selection_id == row.id))
+    for table in SelectionRecord.__table__, SelectionLeftOut.__table__:
+        session.connection().execute(delete(table).where(table.c.selection_id == row.id))
     session.delete(row)
     session.commit()
 
