@@ -40,6 +40,8 @@ class DedupRun(SQLModel, table=True):
     record_count: int = 0
     pair_count: int = 0
     seconds: float = 0.0
+    # The sentences saying which shared prefix or suffix the comparison left out; None for a search stored before.
+    left_out: Optional[list] = Field(default=None, sa_column=Column(JSON))
     created_by: Optional[str] = None
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -5,7 +5,7 @@ records and cached vectors.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func
@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 from curation import dedup, diversity
 from curation.embeddings import DEFAULT_FIELDS, Embedder, record_parts
 from curation.quality.records import CHECKS
-from curation.services.dedup import Progress, dataset_id_of, live_records, part_vectors
+from curation.services.dedup import (Progress, Shared, dataset_id_of, live_records, part_vectors, shared_parts,
+                                     without_shared_parts)
 from db.flags import stored_flags
 from db.models import Dataset, Record, RecordStatus
 
@@ -59,6 +60,18 @@ class NearDuplicateHint:
     fields: str
     embedder: Embedder
     index: dedup.NearDuplicateIndex
+    # The prefix and suffix a large share of the records carry in each part, left out as a search leaves them
+    # (shared_parts): cut from the records indexed and from what is typed, or a common preamble matches everything.
+    shared: Shared = field(default_factory=list)
+
+    def compared(self, instruction: str, input: str = "", output: str = "") -> tuple[str, ...]:
+        """A text's parts as the index compares them; a part that is only the start of its shared prefix (the
+        preamble being typed or pasted) is "", so it matches nothing yet."""
+        parts = record_parts(self.fields, instruction, input, output)
+        if not self.shared:
+            return parts
+        return tuple("" if text.strip() and prefix.startswith(text.rstrip()) else cut
+                     for text, cut, (prefix, _) in zip(parts, without_shared_parts(parts, self.shared), self.shared))
 
 
 def dataset_sizes(session: Session, dataset: str | None = None) -> dict[str, int]:
@@ -75,18 +88,20 @@ def near_duplicate_hint(session: Session, *, dataset: str, fields: str = DEFAULT
     dataset_id = dataset_id_of(session, dataset)
     records = live_records(session, dataset_id)
     embedder = embedder or Embedder()
-    vectors = part_vectors(session, records, fields, embedder, progress)
+    shared = shared_parts(records, fields)[0]
+    vectors = part_vectors(session, records, fields, embedder, progress, shared=shared)
     index = dedup.NearDuplicateIndex([r["id"] for r in records], [vectors[:, k] for k in range(vectors.shape[1])])
-    return NearDuplicateHint(dataset_id, fields, embedder, index)
+    return NearDuplicateHint(dataset_id, fields, embedder, index, shared)
 
 
 def closest_records(session: Session, hint: NearDuplicateHint, *, instruction: str, input: str = "", output: str = "",
                     threshold: float = dedup.DEFAULT_THRESHOLD, k: int = 5,
                     exclude_id: int | None = None) -> list[dict[str, Any]]:
     """Records at or above `threshold` to what is being typed, most similar first: id, score, instruction, input, status."""
-    if not (instruction or "").strip():
+    compared = hint.compared(instruction or "", input or "", output or "")
+    if not compared[0].strip():  # nothing typed yet, or only the preamble every record starts with
         return []
-    parts = hint.embedder.encode(record_parts(hint.fields, instruction, input, output))
+    parts = hint.embedder.encode(compared)
     found = hint.index.closest(list(parts), threshold, k, exclude=[exclude_id] if exclude_id else [])
     if not found:
         return []
@@ -99,4 +114,4 @@ def closest_records(session: Session, hint: NearDuplicateHint, *, instruction: s
 def remember_record(hint: NearDuplicateHint, *, record_id: int, instruction: str, input: str = "",
                     output: str = "") -> None:
     """Add a record saved after the hint was built, so the next annotator sees it too."""
-    hint.index.add(record_id, list(hint.embedder.encode(record_parts(hint.fields, instruction, input, output))))
+    hint.index.add(record_id, list(hint.embedder.encode(hint.compared(instruction, input, output))))

@@ -22,6 +22,7 @@ from db.dedup_tables import DedupRun, DuplicateDecision, DuplicatePair
 from db.models import Record, RecordStatus, utcnow
 
 Progress = Callable[[int, int], None]
+Shared = list[tuple[str, str]]  # (prefix, suffix) left out of each compared part, in FIELDS order ("": none)
 DECISIONS = ("keep_one", "not_duplicates", "merge")
 SEMANTIC_FLOOR = 0.90  # pairs kept per search: the UI's threshold can go down to here
 PAIR_INSERT_CHUNK = 50_000  # pairs per INSERT: millions of pairs never sit in memory as row dicts
@@ -139,23 +140,46 @@ def _groups(session: Session, dataset_id: int, kind: str, pairs: list[tuple[int,
     return sorted(groups, key=lambda g: (-g.score, g.records[0]["id"]))
 
 
+def _columns(records: list[dict[str, Any]], fields: str) -> list[tuple[str, ...]]:
+    """Each part's texts over the records, in FIELDS order."""
+    if not records:
+        return [() for _ in FIELDS[fields]]
+    return list(zip(*[record_parts(fields, r["instruction"], r["input"], r["output"]) for r in records]))
+
+
+def _shared_of(columns: list[tuple[str, ...]], fields: str) -> tuple[Shared, list[str]]:
+    """(each part's shared prefix and suffix, the sentences saying so) from each part's texts (_columns)."""
+    shared, notes = [], []
+    for column, name in zip(columns, FIELDS[fields]):
+        (prefix, prefix_share), (suffix, suffix_share) = dedup.shared_text(column, SHARED_TEXT_SHARE)
+        for where, text, held in (("prefix", prefix, prefix_share), ("suffix", suffix, suffix_share)):
+            if text:
+                notes.append(left_out_sentence(name, where, text, held))
+        shared.append((prefix, suffix))
+    return shared, notes
+
+
+def shared_parts(records: list[dict[str, Any]], fields: str) -> tuple[Shared, list[str]]:
+    """(the prefix and suffix compared_texts cuts from each part, the sentences that say so)."""
+    return _shared_of(_columns(records, fields), fields)
+
+
+def without_shared_parts(parts: tuple[str, ...], shared: Shared) -> tuple[str, ...]:
+    """One record's parts as compared: each with its part's shared prefix and suffix cut (see shared_parts)."""
+    return tuple(dedup.without_shared_text([text], prefix, suffix)[0] if prefix or suffix else text
+                 for text, (prefix, suffix) in zip(parts, shared))
+
+
 def compared_texts(records: list[dict[str, Any]], fields: str) -> tuple[list[tuple[str, ...]], list[str]]:
     """(each record's parts as compared, the sentences that say what was left out of them).
 
     A prefix or suffix that SHARED_TEXT_SHARE or more of the records carry in one part (a fixed preamble, tool
     descriptions, a template's closing line) would make every record close to every other; it is cut out.
     """
-    names = FIELDS[fields]
-    columns = list(zip(*[record_parts(fields, r["instruction"], r["input"], r["output"]) for r in records])) \
-        if records else [() for _ in names]
-    notes = []
-    for p, name in enumerate(names):
-        (prefix, prefix_share), (suffix, suffix_share) = dedup.shared_text(columns[p], SHARED_TEXT_SHARE)
-        for where, text, held in (("prefix", prefix, prefix_share), ("suffix", suffix, suffix_share)):
-            if text:
-                notes.append(left_out_sentence(name, where, text, held))
-        if prefix or suffix:
-            columns[p] = dedup.without_shared_text(columns[p], prefix, suffix)
+    columns = _columns(records, fields)
+    shared, notes = _shared_of(columns, fields)
+    columns = [dedup.without_shared_text(column, prefix, suffix) if prefix or suffix else column
+               for column, (prefix, suffix) in zip(columns, shared)]
     return list(zip(*columns)) if records else [], notes
 
 
@@ -169,17 +193,21 @@ def left_out_sentence(part: str, where: str, text: str, held: float) -> str:
 
 
 def left_out_of_comparison(session: Session, *, dataset: str, fields: str | None = None) -> list[str]:
-    """The sentences saying which shared prefix or suffix a search of the dataset leaves out (none: [])."""
+    """The sentences saying which shared prefix or suffix a search of the dataset as it is now would leave out.
+
+    What the latest search left out is on its run (DedupRun.left_out); this is for a search not yet run.
+    """
     fields = fields or DEFAULT_FIELDS
-    return compared_texts(_search_records(session, dataset_id_of(session, dataset), fields), fields)[1]
+    return shared_parts(_search_records(session, dataset_id_of(session, dataset), fields), fields)[1]
 
 
 def part_vectors(session: Session, records: list, fields: str, embedder: Embedder,
-                  progress: Progress | None = None) -> np.ndarray:
-    """(records, parts, dim) vectors, from the cache where it has them."""
+                  progress: Progress | None = None, shared: Shared | None = None) -> np.ndarray:
+    """(records, parts, dim) vectors, from the cache where it has them; with `shared`, of the parts as compared."""
     if not records:  # an empty dataset: no vectors, but the shape the index expects (reshape cannot infer it)
         return np.zeros((0, len(FIELDS[fields]), embedder.dim), dtype=np.float32)
-    texts = [t for r in records for t in record_parts(fields, r["instruction"], r["input"], r["output"])]
+    parts = (record_parts(fields, r["instruction"], r["input"], r["output"]) for r in records)
+    texts = [t for p in parts for t in (without_shared_parts(p, shared) if shared else p)]
     vectors = embed_cached(session, embedder, texts, progress)
     session.commit()  # keep what was embedded, even if a later step fails
     return vectors.reshape(len(records), len(FIELDS[fields]), -1)
@@ -262,9 +290,9 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
     started = time.perf_counter()
     records = _search_records(session, dataset_id, fields)
     floor = threshold if lexical else min(threshold, SEMANTIC_FLOOR)
-    run = DedupRun(dataset_id=dataset_id, method=method, fields=fields, threshold=threshold, floor=floor,
-                   record_count=len(records), created_by=by)
     compared, left_out = compared_texts(records, fields)
+    run = DedupRun(dataset_id=dataset_id, method=method, fields=fields, threshold=threshold, floor=floor,
+                   record_count=len(records), left_out=left_out, created_by=by)
     if lexical:
         texts = [" ".join(parts) for parts in compared]
         found = dedup.lexical_pair_arrays(texts, floor, progress=progress)

@@ -22,6 +22,7 @@ from curation.ui import diversity_plots as plots
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext
 from curation.ui.near_duplicate_hint import forget_indexes, open_record_on_click, shared_embedder
+from curation.ui.safe import text_markdown
 from curation.services.permissions import Role
 
 TAB_TITLE = "Diversity"
@@ -176,6 +177,8 @@ def build(ctx: AppContext) -> None:
         if run:
             line += (f" · last search over {run.record_count:,} records ({run.fields}) by {run.created_by or 'CLI'}, "
                      f"{run.created_at:%Y-%m-%d %H:%M} UTC, {run.seconds:.1f} s")
+            for sentence in run.left_out or []:  # they quote record text: shown as text
+                line += f" · {text_markdown(sentence)}"
         else:
             line += " · no search of this kind yet: press **Find duplicates**"
         return (line, plots.groups_frame(groups), *group_values(groups, at), groups)

@@ -21,7 +21,9 @@ Wiring it into an editor (inside that editor's `build(ctx)`, where the form's co
 
 The index of a dataset is built once per process (vectors come from the embedding cache, so only texts
 it lacks are embedded), kept in memory, and rebuilt in the background every REFRESH_SECONDS to take in
-edits made elsewhere; a query is one embedding of the typed text and a matrix product.
+edits made elsewhere; a query is one embedding of the typed text and a matrix product. Text a large share
+of the records carry (a preamble, a closing line) is found once, when the index is built, and cut from the
+records and from what is typed, as a search cuts it (curation.services.dedup.shared_parts).
 
 Nothing is indexed when someone signs in: at 100k records that is minutes of embedding on a small machine.
 A dataset is indexed when someone starts writing in it (choosing it in the editor, entering the instruction

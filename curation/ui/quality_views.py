@@ -19,11 +19,12 @@ def histogram(distribution: Distribution | None, minimum: float | None) -> go.Fi
     if distribution is None or not len(distribution.values):
         return empty_figure("No scores yet: score the dataset above.")
     values = distribution.values
-    integer = np.all(values == np.round(values)) and values.max() - values.min() <= 20  # judge ratings, lengths
     low, high = float(values.min()), float(values.max())
+    # Judge ratings come in whole or half points: one bar per value a rating can take, centred on it.
+    unit = next((u for u in (1.0, 0.5) if np.all(values / u == np.round(values / u)) and (high - low) / u <= 20), None)
     figure = go.Figure()
-    if integer:
-        edges = np.arange(low - 0.5, high + 1.5)
+    if unit:
+        edges = np.arange(low - unit / 2, high + unit, unit)
     else:
         edges = np.histogram_bin_edges(values, bins=min(40, max(5, int(np.sqrt(len(values))))))
     counts, edges = np.histogram(values, bins=edges)
@@ -33,7 +34,7 @@ def histogram(distribution: Distribution | None, minimum: float | None) -> go.Fi
                             marker_color=np.where(kept, "#6366f1", "#cbd5e1").tolist(),
                             hovertemplate="%{x:.3g}: %{y:,} records<extra></extra>"))
     if minimum is not None:
-        figure.add_vline(x=minimum - (0.5 if integer else 0), line_width=2, line_dash="dash", line_color="#ef4444")
+        figure.add_vline(x=minimum - (unit / 2 if unit else 0), line_width=2, line_dash="dash", line_color="#ef4444")
     figure.update_xaxes(title=NUMERIC_SCORES.get(distribution.name, distribution.name))
     figure.update_yaxes(title="records")
     return _layout(figure, f"{len(values):,} records scored", 320)
