@@ -19,7 +19,7 @@ NUMERIC_SCORES = {
     "judge": "Judge rating (0 to 5)",
     "ifd": "Instruction-following difficulty (IFD)",
     "ppl": "Output perplexity",
-    "length": "Output length (characters)",
+    "length": "Output length (words)",
     "mtld": "Lexical diversity (MTLD)",
     "nn_distance": "Distance to the nearest neighbour",
 }

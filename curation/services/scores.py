@@ -21,7 +21,7 @@ from curation.services.permissions import Actor, PermissionDenied
 from db import repo
 from db.llm_cache import DatabaseReplyCache
 from db.models import Example, ExampleKind, Record, RecordStatus, Task, utcnow
-from db.score_tables import ScoreRubric, stored_bases, stored_scores, store_scores
+from db.score_tables import RecordScore, ScoreRubric, stored_bases, stored_scores, store_scores
 
 Progress = Callable[[int, int], None]
 Vectors = Callable[[list[dict]], np.ndarray]  # records -> (n, dim) unit vectors
@@ -246,3 +246,20 @@ def score_arrays(session: Session, *, dataset: str, names: list[str]) -> tuple[l
         values = [stored.get(r["id"], {}).get(name, (None, None))[0] for r in records]
         arrays[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     return records, arrays
+
+
+def scores_of_record(session: Session, *, record_id: int
+                     ) -> tuple[dict[str, tuple[float | None, dict | None]], list[str]]:
+    """({score name: (value, detail)} of one record, the names scored on an earlier version of its text)."""
+    record = session.get(Record, record_id)
+    if record is None:
+        return {}, []
+    rows = session.connection().execute(select(RecordScore.name, RecordScore.value, RecordScore.detail,
+                                               RecordScore.basis).where(RecordScore.record_id == record_id))
+    scores, earlier = {}, []
+    for name, value, detail, basis in rows:
+        scores[name] = (value, detail)
+        # A basis starts with the content hash it was computed on; the neighbour distance's is the whole dataset's.
+        if not basis.startswith("dataset:") and basis.split(":", 1)[0] != record.content_hash:
+            earlier.append(name)
+    return scores, sorted(earlier)

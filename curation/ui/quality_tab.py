@@ -174,7 +174,8 @@ def build(ctx: AppContext) -> None:
         line = f"**{records:,}** live records · scored: {scored}"
         names = [s.name for s in summaries]
         return (line, packed, *score_view(packed, score_v, minimum_v, True),
-                gr.update(maximum=max(records, 1), value=min(max(records // 10, 1), max(records, 1))),
+                # the slider's minimum is 1 and Gradio refuses a maximum that is not above it
+                gr.update(maximum=max(records, 2), value=min(max(records // 10, 1), max(records, 1))),
                 views.selections_frame(summaries), gr.update(choices=names, value=names[0] if names else None),
                 gr.update(choices=names, value=names[1] if len(names) > 1 else None), rubric_v)
 

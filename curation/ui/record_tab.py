@@ -14,6 +14,7 @@ from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, requested_item
 from curation.ui.editor_actions import editor_actions
 from curation.ui.record_drafts import build_model_panel, mark_html, other_outputs, parse_drafted
+from curation.ui.record_scores import NOT_SAVED, build_scores_box, scores_panel
 from curation.provenance import describe, models_used
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
 from curation.ui.safe import esc
@@ -98,6 +99,7 @@ def build(ctx: AppContext) -> dict:
                                  buttons=["copy"], elem_id="record-preview")
             with gr.Accordion("Provenance", open=True):
                 provenance_box = gr.HTML(provenance_html(None), elem_id="record-provenance")
+            scores_box = build_scores_box()
             with gr.Accordion("History", open=True):
                 history_box = gr.HTML(history_html([]), elem_id="record-history")
     draft = ctx.browser_state("instruct-studio-record")
@@ -107,7 +109,7 @@ def build(ctx: AppContext) -> dict:
     # the fields' interactivity follows it in a chained step, so the API returns plain field values.
     access = gr.Textbox(visible=False, label="access")
     view_outputs = [record_id, version, status, *fields, history_box, access, save_btn, submit_btn, approve_btn,
-                    reject_btn, discard_btn, drafted, mark, provenance_box, draft]
+                    reject_btn, discard_btn, drafted, mark, provenance_box, scores_box, draft]
 
     def show(view: RecordView | None, user: str) -> tuple:
         if view is None:
@@ -116,9 +118,10 @@ def build(ctx: AppContext) -> dict:
                     "", "", "", "", "", "", history_html([]), "new",
                     gr.update(interactive=True), gr.update(interactive=True), gr.update(interactive=False),
                     gr.update(interactive=False), gr.update(interactive=False), "{}", "", provenance_html(None),
-                    {"user": user})
+                    NOT_SAVED, {"user": user})
         with ctx.session() as session:
             entries = history.item_history(session, "record", view.id)
+            scores = scores_panel(session, view.id)
         f = view.form
         values = [f.dataset, f.category or "", f.system_prompt or "", f.instruction, f.input,
                   f.outputs[0] if f.outputs else "", "\n---\n".join(f.outputs[1:])]
@@ -131,7 +134,7 @@ def build(ctx: AppContext) -> dict:
                                                                 ("draft", "rejected")),
                 gr.update(interactive=view.can_review), gr.update(interactive=view.can_review),
                 gr.update(interactive=view.status != "discarded" and view.can_edit),
-                "{}", mark_html(models_used(view.provenance), view.machine_draft), provenance_html(view),
+                "{}", mark_html(models_used(view.provenance), view.machine_draft), provenance_html(view), scores,
                 {"user": user, "id": view.id})
 
     def form_of(dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v) -> RecordForm:

@@ -1,4 +1,5 @@
-"""Review: the queue of submitted items, oldest first; approve, reject with a note, or edit, then next."""
+"""Review: the queue of submitted items, oldest first or worst first by a score; approve, reject with a note, or
+edit, then next."""
 from __future__ import annotations
 
 
@@ -10,6 +11,7 @@ from curation.services.annotation import InvalidInput
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, open_item
 from curation.ui.panels import history_html, status_html
+from curation.ui.record_scores import short_score
 from curation.ui.safe import esc
 from curation.services.permissions import Role
 
@@ -17,6 +19,7 @@ TAB_TITLE = "Review"
 TAB_ORDER = 40
 TAB_ROLES = ("curator",)  # and admins
 QUEUE_COLUMNS = ["Kind", "ID", "Title", "Author", "Submitted"]
+ORDERS = [("Oldest first", "")] + [(order.label, name) for name, order in review.QUEUE_ORDERS.items()]
 SHOWN_INSTANCES = 20
 
 
@@ -70,6 +73,7 @@ def build(ctx: AppContext) -> dict:
     with gr.Row():
         dataset = gr.Dropdown(label="Dataset", choices=[("All datasets", "")], value="", scale=2,
                               allow_custom_value=True, elem_id="review-dataset")
+        order = gr.Dropdown(label="Order", choices=ORDERS, value="", scale=2, elem_id="review-order")
         refresh = gr.Button("Refresh queue", scale=1, size="md", elem_id="review-refresh")
         count = gr.Markdown(elem_id="review-count")
     with gr.Row():
@@ -77,7 +81,8 @@ def build(ctx: AppContext) -> dict:
             queue = gr.Dataframe(value=pd.DataFrame(columns=QUEUE_COLUMNS), interactive=False, wrap=True,
                                  max_height=600, elem_id="review-queue",
                                  column_widths=["14%", "10%", "38%", "16%", "22%"])
-            gr.Markdown("Oldest first. Click a row to review it.", elem_classes=["hint"])
+            gr.Markdown("Click a row to review it. Ordered by a score, records without it come last (oldest first), "
+                        "then tasks.", elem_classes=["hint"])
         with gr.Column(scale=3):
             item = gr.HTML('<div class="queue-empty">Choose an item in the queue.</div>', elem_id="review-item")
             note = gr.Textbox(label="Review note", placeholder="Why it is rejected (the annotator sees this)",
@@ -94,11 +99,13 @@ def build(ctx: AppContext) -> dict:
             version = WholeNumber(visible=False, precision=0, label="version")
             open_btn = gr.Button(visible=False)
 
-    def load_queue(actor, dataset_v):
+    def load_queue(actor, dataset_v, order_v):
         with ctx.session() as session:
-            items = review.review_queue(session, actor, dataset=dataset_v or None)
-        frame = pd.DataFrame([[i.kind, i.id, i.title, i.author, f"{i.submitted_at:%m-%d %H:%M}"] for i in items],
-                             columns=QUEUE_COLUMNS)
+            items = review.review_queue(session, actor, dataset=dataset_v or None, order=order_v or None)
+        # Ordered by a score, the item's score takes the submission time's place (the table has no room for both).
+        frame = pd.DataFrame([[i.kind, i.id, i.title, i.author,
+                               short_score(order_v, i.score) if order_v else f"{i.submitted_at:%m-%d %H:%M}"]
+                              for i in items], columns=QUEUE_COLUMNS[:4] + ["Score" if order_v else "Submitted"])
         return items, frame, f"**{len(items)}** waiting" if items else "Nothing waiting for review.."
 
     def show_item(actor, kind_v, id_v):
@@ -113,11 +120,11 @@ def build(ctx: AppContext) -> dict:
         return item_html(kind_v, view), kind_v, view.id, view.version, history_html(entries), ""
 
     @ctx.friendly
-    def review_queue(dataset, request: gr.Request):
-        """The submitted items, oldest first, and the first of them opened."""
+    def review_queue(dataset, order="", request: gr.Request = None):
+        """The submitted items, oldest first or worst first by `order` (a score's name), and the first opened."""
         actor = ctx.actor(request)
         ctx.require(actor, Role.curator)
-        items, frame, summary = load_queue(actor, dataset)
+        items, frame, summary = load_queue(actor, dataset, order)
         first = items[0] if items else None
         return (frame, summary, *show_item(actor, first.kind if first else None, first.id if first else None))
 
@@ -128,7 +135,7 @@ def build(ctx: AppContext) -> dict:
         ctx.require(actor, Role.curator)
         return show_item(actor, kind, item_id)
 
-    def decide(action: str, request, dataset_v, kind_v, id_v, version_v, note_v):
+    def decide(action: str, request, dataset_v, kind_v, id_v, version_v, note_v, order_v):
         actor = ctx.actor(request)
         if not kind_v or not id_v:
             raise InvalidInput("choose an item in the queue first")
@@ -137,17 +144,17 @@ def build(ctx: AppContext) -> dict:
             change(session, actor, int(id_v), action, expected_version=int(version_v) if version_v else None,
                    reason=note_v)
         gr.Info(f"{kind_v.capitalize()} #{int(id_v)} {'approved' if action == 'approve' else 'rejected'}.")
-        return review_queue.__wrapped__(dataset_v, request)
+        return review_queue.__wrapped__(dataset_v, order_v, request)
 
     @ctx.friendly
-    def review_approve(dataset, kind, item_id, version, request: gr.Request):
+    def review_approve(dataset, kind, item_id, version, order="", request: gr.Request = None):
         """Approve the item (curators) and open the next one in the queue."""
-        return decide("approve", request, dataset, kind, item_id, version, None)
+        return decide("approve", request, dataset, kind, item_id, version, None, order)
 
     @ctx.friendly
-    def review_reject(dataset, kind, item_id, version, note, request: gr.Request):
+    def review_reject(dataset, kind, item_id, version, note, order="", request: gr.Request = None):
         """Reject the item with a note the annotator sees (curators), and open the next one."""
-        return decide("reject", request, dataset, kind, item_id, version, note)
+        return decide("reject", request, dataset, kind, item_id, version, note, order)
 
     @ctx.friendly
     def select_row(table, event: gr.SelectData, request: gr.Request):
@@ -176,11 +183,15 @@ def build(ctx: AppContext) -> dict:
     private = dict(api_visibility="private", show_progress="hidden")
     item_outputs = [item, kind, item_id, version, history_box, note]
     queue_outputs = [queue, count, *item_outputs]
-    refresh.click(review_queue, [dataset], queue_outputs, api_name="review_queue")
-    dataset.input(review_queue, [dataset], queue_outputs, **private)
+    # The order goes last, so scripts written before it call the API as before (oldest first).
+    refresh.click(review_queue, [dataset, order], queue_outputs, api_name="review_queue")
+    for chosen in (dataset, order):
+        chosen.input(review_queue, [dataset, order], queue_outputs, **private)
     open_btn.click(review_open, [kind, item_id], item_outputs, api_name="review_open")
-    approve_btn.click(review_approve, [dataset, kind, item_id, version], queue_outputs, api_name="review_approve")
-    reject_btn.click(review_reject, [dataset, kind, item_id, version, note], queue_outputs, api_name="review_reject")
+    approve_btn.click(review_approve, [dataset, kind, item_id, version, order], queue_outputs,
+                      api_name="review_approve")
+    reject_btn.click(review_reject, [dataset, kind, item_id, version, note, order], queue_outputs,
+                     api_name="review_reject")
     queue.select(select_row, [queue], item_outputs, **private)
     skip_btn.click(skip, [queue, kind, item_id], item_outputs, **private)
     edit_btn.click(edit, [kind, item_id], [ctx.open_request, ctx.tabs], **private)
@@ -191,13 +202,13 @@ def build(ctx: AppContext) -> dict:
         return gr.update(choices=[("All datasets", "")] + [(d, d) for d in ctx.datasets()])
 
     @ctx.friendly
-    def on_open(dataset_v, request: gr.Request):
+    def on_open(dataset_v, order_v, request: gr.Request):
         if not ctx.actor(request).reviews:
             return (pd.DataFrame(columns=QUEUE_COLUMNS), "", *(gr.skip(),) * 6)
-        return review_queue.__wrapped__(dataset_v, request)
+        return review_queue.__wrapped__(dataset_v, order_v, request)
 
     ctx.on_load(on_load, None, [dataset])
     # The queue is read each time the tab is opened, so it is never stale.
     if ctx.tab is not None:
-        ctx.tab.select(on_open, [dataset], queue_outputs, **private)
+        ctx.tab.select(on_open, [dataset, order], queue_outputs, **private)
     return {}
