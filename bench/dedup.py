@@ -13,7 +13,7 @@ compare (b)'s pairs with (a)'s. The larger scale replicates the Alpaca records w
 instruction (two words swapped, one dropped, a word put in front, the final mark changed): it says so.
 
     .venv/bin/python bench/dedup.py [--scale 500000] [--plain-at-scale]
-    .venv/bin/python bench/dedup.py --review-groups [N]   (issue 13: group sizes, see review_report)
+    .venv/bin/python bench/dedup.py --review-groups [N] [--vectors PATH]   (issue 13: group sizes, see review_report)
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 for _key in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_UPDATE_CHECK"):
     os.environ.setdefault(_key, "1")
 LEVELS = (0.95, 0.90)
+VECTORS = "/tmp/alpaca52k_minilm.npy"  # --review-groups saves the 52k's vectors here; bench/quality.py reads them
 
 
 def rows_at(n: int) -> list[dict]:
@@ -262,13 +263,75 @@ def size_line(label: str, groups: list[list[int]]) -> str:
             f"p99 {float(np.percentile(sizes, 99)):>6.1f}  median {float(np.median(sizes)):>4.0f}")
 
 
-def review_report(n: int) -> str:
-    """Connected components and review groups at 0.90 and 0.95 on Alpaca and on Alpaca behind a shared preamble."""
+def exact_pair_arrays(parts, floor: float, block: int = 1024):
+    """(first, second, score): every pair i < j whose every part has cosine >= floor, by blocked matrix products.
+
+    The ground truth for the HNSW search: a pair needs its first part (the instruction) at `floor`, so each
+    block of rows meets only the rows after it on that part; scores are the lowest part cosine, by the same
+    einsum as dedup.semantic_pair_arrays, so a pair found by both has the same score in both.
+    """
     import numpy as np
 
+    n, found = len(parts[0]), []
+    for start in range(0, n, block):
+        rows, cols = np.nonzero(parts[0][start:start + block] @ parts[0][start:].T >= floor - 1e-6)
+        i, j = rows + start, cols + start
+        i, j = i[i < j], j[i < j]
+        lowest = np.min([np.einsum("ij,ij->i", p[i], p[j]) for p in parts], axis=0) if len(i) else np.zeros(0)
+        keep = lowest >= floor
+        found.append((i[keep], j[keep], lowest[keep]))
+    return tuple(np.concatenate([f[k] for f in found]) for k in range(3))
+
+
+def search_dataset(session, dataset: str) -> tuple[list[tuple[int, int, float]], object, float]:
+    """(the pairs at SEMANTIC_FLOOR and above that services.dedup.run_dedup stores, as positions in id order; its
+    report; its seconds). Exact duplicates are not left out: they are counted with the rest in this bench."""
+    import numpy as np
+    from sqlmodel import select
+
+    from curation.services.dedup import dataset_id_of, run_dedup
+    from db.dedup_tables import DuplicatePair
+    from db.models import Record
+
+    started = time.perf_counter()
+    report = run_dedup(session, dataset=dataset, threshold=min(LEVELS))
+    seconds = time.perf_counter() - started
+    ids = np.fromiter(session.exec(select(Record.id).where(Record.dataset_id == dataset_id_of(session, dataset))
+                                   .order_by(Record.id)), np.int64)
+    rows = session.exec(select(DuplicatePair.record_a, DuplicatePair.record_b, DuplicatePair.score)
+                        .where(DuplicatePair.run_id == report.run_id)).all()
+    first, second = np.searchsorted(ids, [r[0] for r in rows]), np.searchsorted(ids, [r[1] for r in rows])
+    pairs = sorted((int(min(a, b)), int(max(a, b)), float(r[2])) for a, b, r in zip(first, second, rows))
+    return pairs, report, seconds
+
+
+def import_rows(session, dataset: str, rows: list[dict], work: Path) -> float:
+    """Seconds to import `rows` into `dataset` as the other bench steps do (every row kept, file order = id order)."""
+    from curation.importer import import_files
+
+    path = work / f"{dataset}.json"
+    path.write_text(json.dumps(rows))
+    started = time.perf_counter()
+    import_files(session, dataset, [path], keep_duplicates=True)
+    return time.perf_counter() - started
+
+
+def review_report(n: int, vectors_path: Path) -> str:
+    """Connected components and review groups at 0.90 and 0.95 on Alpaca and on Alpaca behind a shared preamble.
+
+    The pairs are those the service finds and stores (services.dedup.run_dedup on a temporary SQLite database,
+    its vector cache there too), checked against exact all-pairs search over every record's vectors. The
+    records' joined instruction+input vectors are saved to `vectors_path` for bench/quality.py.
+    """
+    import numpy as np
+    from sqlmodel import func, select
+
     from curation import dedup
-    from curation.embeddings import Embedder
-    from curation.services.dedup import compared_texts
+    from curation.embeddings import DEFAULT_FIELDS, Embedder, cpu_has_fast_bf16
+    from curation.services.dedup import dataset_id_of, duplicate_counts, part_vectors
+    from curation.services.scores import scored_records
+    from db.dedup_tables import EmbeddingVector
+    from db.engine import open_database, session_for
 
     rows = json.loads(ALPACA.read_text())[:n]
     records = [{"id": i, "status": "draft", "output": r["output"], "instruction": r["instruction"],
@@ -278,64 +341,114 @@ def review_report(n: int) -> str:
     out: list[str] = []
 
     def say(text: str) -> None:
-        """Print as it goes (the run takes minutes) and keep the line for the saved report."""
+        """Print as it goes (the run takes many minutes) and keep the line for the saved report."""
         print(text, flush=True)
         out.append(text)
 
     first = f" (the first {n:,})" if n < 52002 else ""
-    say(f"{os.cpu_count()} CPUs; {len(rows):,} Alpaca records{first}; fields instruction+input; "
-        f"{embedder.model_name} {embedder.precision}; keep order: proposed_keep's rule (all drafts: longest output "
-        "first). Exact duplicates are counted with the rest here.")
+    why = "" if embedder.precision != "fp32" or embedder.device != "cpu" else (
+        f" (the default here: bf16 only on a CPU with AMX, and this one has {'it' if cpu_has_fast_bf16() else 'none'})")
+    say(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start; {len(rows):,} Alpaca "
+        f"records{first}; fields instruction+input; {embedder.model_name} {embedder.precision} on "
+        f"{embedder.device}{why}; keep order: proposed_keep's rule (all drafts: longest output first). "
+        "Exact duplicates are counted with the rest here.")
+    work = Path(tempfile.mkdtemp(prefix="review-groups-"))
+    engine = open_database(f"sqlite:///{work}/bench.db")
+    session = session_for(engine)
+    say(f"imported into a temporary SQLite database in {import_rows(session, 'alpaca', rows, work):.1f} s")
+
+    def cached() -> int:
+        return session.exec(select(func.count()).select_from(EmbeddingVector)).one()
+
+    found, report, seconds = search_dataset(session, "alpaca")
+    say(f"services.dedup.run_dedup, empty vector cache: {seconds:.0f} s, {cached():,} distinct texts embedded "
+        f"(every instruction; the inputs of only the records whose instruction has a neighbour at "
+        f"{min(LEVELS):.2f}), {len(found):,} pairs at {min(LEVELS):.2f} and above stored")
+    started, before = time.perf_counter(), cached()
+    stored = scored_records(session, dataset_id_of(session, "alpaca"))
+    assert [r["instruction"] for r in stored] == [r["instruction"] for r in rows], "id order is not file order"
+    parts = part_vectors(session, stored, DEFAULT_FIELDS, embedder)
+    instructions, inputs = np.ascontiguousarray(parts[:, 0]), np.ascontiguousarray(parts[:, 1])
+    joined = dedup.joined_vectors([instructions, inputs])  # as services.scores.default_vectors joins them
+    del parts, stored
+    vectors_path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(vectors_path, joined)
+    vectors_path.with_suffix(".json").write_text(json.dumps(
+        {"records": len(rows), "made_by": "bench/dedup.py --review-groups", "source": str(ALPACA),
+         "fields": DEFAULT_FIELDS, "model": embedder.model_name,
+         "precision": embedder.precision, "device": embedder.device}))
+    say(f"every other input through the same cache (services.dedup.part_vectors, {cached() - before:,} more distinct "
+        f"texts): {time.perf_counter() - started:.0f} s; joined unit vectors ({joined.shape[0]:,} x {joined.shape[1]}, "
+        f"as services.scores.default_vectors computes them) saved to {vectors_path}")
+    del joined
     started = time.perf_counter()
-    instructions = embedder.encode([r["instruction"] for r in rows])
-    inputs = embedder.encode([r["input"] for r in rows])
-    say(f"embedded {2 * len(rows):,} texts in {time.perf_counter() - started:.0f} s")
+    exact = exact_pair_arrays([instructions, inputs], min(LEVELS))
+    say(f"exact all-pairs search over the same vectors (the ground truth): {time.perf_counter() - started:.0f} s")
 
-    def pairs_at(parts, level):
-        first, second, scores = dedup.semantic_pair_arrays(parts, min(LEVELS))
-        keep = scores >= level
-        return list(zip(first[keep].tolist(), second[keep].tolist(), scores[keep].tolist()))
+    def at(pairs, level):
+        return [p for p in pairs if p[2] >= level]
 
-    def compare(title, parts):
+    exact = list(zip(exact[0].tolist(), exact[1].tolist(), exact[2].tolist()))
+    for level in sorted(LEVELS):
+        theirs, ours = {p[:2] for p in at(exact, level)}, {p[:2] for p in at(found, level)}
+        say(f"  at {level:.2f}: the service found {len(ours & theirs):,} of the {len(theirs):,} pairs exact search "
+            f"finds ({len(ours - theirs)} it found that exact search does not)")
+
+    def compare(title, pairs_by_level):
         say(title)
-        found = {}
         for level in sorted(LEVELS):
-            pairs = pairs_at(parts, level)
-            found[level] = pairs
+            pairs = pairs_by_level(level)
             say(f"  at {level:.2f}: {len(pairs):,} pairs")
             say(size_line("connected components (the old grouping)", dedup.connected_groups(pairs)))
             say(size_line("review groups (around a kept record)", dedup.review_groups(pairs, keep_order)))
-        return found
 
-    alpaca = compare("\n== Alpaca", [instructions, inputs])
-    pairs = alpaca[0.95]
-    groups = dedup.review_groups(pairs, keep_order)
+    compare("\n== Alpaca (the pairs the service stored)", lambda level: at(found, level))
+    service = {(g, level): duplicate_counts(session, dataset="alpaca", threshold=level, grouping=g)["groups"]
+               for g in ("connected", "review") for level in LEVELS}
+    mine = {("connected", level): len(dedup.connected_groups(at(found, level))) for level in LEVELS}
+    mine.update({("review", level): len(dedup.review_groups(at(found, level), keep_order)) for level in LEVELS})
+    say(f"  the service's own duplicate_counts give the same group counts: {service == mine}")
+    for level in sorted(LEVELS, reverse=True):
+        groups = dedup.review_groups(at(found, level), keep_order)
+        for label, pairs in (("the service's", at(found, level)), ("exact search's", at(exact, level))):
+            say("  " + pair_recall(level, label, pairs, groups))
+
+    m = min(n, RAW_PREAMBLE_LIMIT)
+    preambled = [{**r, "instruction": TOOL_PREAMBLE + r["instruction"]} for r in rows]
+    say(f"\n== Alpaca behind a shared preamble: every instruction starts with the same {len(TOOL_PREAMBLE):,}-"
+        "character tool description (six tools and an assistant line, written for this bench)")
+    started = time.perf_counter()
+    raw = embedder.encode([r["instruction"] for r in preambled[:m]])
+    seconds = time.perf_counter() - started
+    say(f"embedded {m:,} preambled instructions in {seconds:.0f} s" + (
+        f" (each is cut at the model's 256 tokens, so they embed slowly: this arm runs on the first {m:,} records "
+        f"only; all {n:,} would take about {seconds * n / m / 3600:.1f} h here)" if m < n else ""))
+    compare(f"-- compared as they are (preamble left in), first {m:,} records",
+            lambda level: [p for p in zip(*(a.tolist() for a in dedup.semantic_pair_arrays([raw, inputs[:m]], level)))])
+    del raw
+    say(f"imported as a second dataset in {import_rows(session, 'preambled', preambled, work):.1f} s")
+    stripped, report, seconds = search_dataset(session, "preambled")
+    say(f"-- compared as the service compares them (run_dedup on all {n:,}, {seconds:.0f} s, vectors from the cache): "
+        + " ".join(report.left_out))
+    same = {p[:2] for p in stripped} == {p[:2] for p in found}
+    say(f"   its pairs at {min(LEVELS):.2f} and above are the Alpaca pairs: {same} (so the Alpaca figures above apply)")
+    session.close()
+    engine.dispose()
+    for path in work.iterdir():
+        path.unlink()
+    work.rmdir()
+    return "\n".join(out)
+
+
+def pair_recall(level: float, label: str, pairs, groups) -> str:
+    """The line saying whether every pair is inside one review group or has a record proposed for removal."""
     group_of = {r: g for g, members in enumerate(groups) for r in members}
     kept = {g[0] for g in groups}
     together = sum(group_of.get(a, -1) == group_of.get(b, -2) for a, b, _ in pairs)
-    covered = sum((group_of.get(a, -1) == group_of.get(b, -2)) or a not in kept or b not in kept
-                  for a, b, _ in pairs)
-    say(f"  pair recall at 0.95: {covered:,} of {len(pairs):,} connected-component pairs are grouped together "
-               f"or have a record proposed for removal ({together:,} grouped together); "
-               f"{sum(a in kept and b in kept for a, b, _ in pairs)} pairs of two kept records")
-
-    preambled = [{**r, "instruction": TOOL_PREAMBLE + r["instruction"]} for r in records]
-    say(f"\n== Alpaca behind a shared preamble: every instruction starts with the same {len(TOOL_PREAMBLE):,}-"
-               "character tool description (six tools and an assistant line, written for this bench)")
-    started, m = time.perf_counter(), min(n, RAW_PREAMBLE_LIMIT)
-    raw = embedder.encode([r["instruction"] for r in preambled[:m]])
-    say(f"embedded {m:,} preambled instructions in {time.perf_counter() - started:.0f} s (each is cut at the "
-               f"model's 256 tokens, so this arm runs on the first {m:,} records only)")
-    raw_pairs = compare(f"-- compared as they are (preamble left in), first {m:,} records", [raw, inputs[:m]])
-    compared, notes = compared_texts(preambled, "instruction+input")
-    say("-- compared as the service compares them: " + " ".join(notes))
-    same = [c[0] for c in compared] == [r["instruction"] for r in rows]
-    say(f"   what is compared equals the original Alpaca instructions: {same} (so the Alpaca figures above apply)")
-    stripped = compare("-- preamble left out", [instructions, inputs]) if same else {}
-    if stripped:
-        say(f"   pairs at 0.95 with the preamble left out equal the Alpaca pairs: {stripped[0.95] == alpaca[0.95]}")
-    del raw_pairs
-    return "\n".join(out)
+    covered = sum(group_of.get(a, -1) == group_of.get(b, -2) or a not in kept or b not in kept for a, b, _ in pairs)
+    return (f"pair recall at {level:.2f} ({label} pairs): {covered:,} of {len(pairs):,} are grouped together or have "
+            f"a record proposed for removal ({together:,} grouped together); "
+            f"{sum(a in kept and b in kept for a, b, _ in pairs)} pairs of two kept records")
 
 
 def main() -> None:
@@ -347,9 +460,12 @@ def main() -> None:
     parser.add_argument("--review-groups", type=int, nargs="?", const=52002, metavar="N",
                         help="group sizes, connected against review groups, on the first N Alpaca records and on them "
                         "behind a shared preamble; saved to bench/results/review_groups.txt")
+    parser.add_argument("--vectors", default=VECTORS, metavar="PATH",
+                        help="with --review-groups: where the records' joined instruction+input vectors are saved "
+                        f"(.npy, with a .json beside it saying how they were made; default {VECTORS})")
     args = parser.parse_args()
     if args.review_groups:
-        report = review_report(args.review_groups)
+        report = review_report(args.review_groups, Path(args.vectors))
         (REPO / "bench" / "results" / "review_groups.txt").write_text(report + "\n")
         return
     if args.step:
