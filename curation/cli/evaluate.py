@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU when present)")
     p.add_argument("--jobs-dir", default="data/jobs", help="where local jobs keep their logs and outputs")
+    p.add_argument("--launcher", choices=("local", "hf-jobs"), default="local",
+                   help="run on this machine, or as a Hugging Face Job (the model must then be on the Hub)")
+    p.add_argument("--flavor", default="a10g-small", help="with --launcher hf-jobs: the hardware flavor")
     p.add_argument("--wait", action="store_true", help="print progress until it ends; exit 1 unless it completes")
     p.set_defaults(run=run_evaluate)
 
@@ -53,7 +56,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 judge_label=args.judge, settings=Settings.from_env(),
                 harness_tasks=[t.strip() for t in args.harness.split(",") if t.strip()], token=token,
                 jobs_root=args.jobs_dir, actor=None, limit=args.limit, max_new_tokens=args.max_new_tokens,
-                device=args.device)
+                device=args.device, launcher=args.launcher, flavor=args.flavor)
         except (EvaluationError, NotFoundError, PermissionDenied) as error:
             raise CommandError(str(error)) from None
         print(f"evaluation {evaluation.id} {evaluation.status.value}: {evaluation.work_dir}", file=sys.stderr)

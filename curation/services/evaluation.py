@@ -2,8 +2,10 @@
 
 An evaluation row is written before the job starts (queued) and updated from the job's folder on every refresh:
 progress while it runs, metrics and one EvaluationAnswer per test prompt once it completes, the log tail and a
-message in words when it fails. Nothing here writes to the training job it evaluates. Tokens and API keys live in
-the job's environment only: the spec names the variable that holds a key, never the key.
+message in words when it fails (a Hugging Face Job's from the Jobs API: its state, its log, and the results.json
+it uploads to the user's private jobs repo). Nothing here writes to the training job it evaluates. Tokens and API
+keys live in the job's environment (a Hugging Face Job's secrets) only: the spec names the variable that holds a
+key, never the key.
 """
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ from sqlalchemy import delete, insert
 from sqlmodel import Session, select
 
 from curation.evaluation import job as evaluation_job
+from curation.evaluation.launchers import HFJobsEvaluations, remote_secrets
 from curation.publish import CONFIGS
 from curation.services.permissions import Actor, PermissionDenied
-from curation.training.launchers import LocalLauncher
+from curation.training.launchers import LaunchError, LocalLauncher
 from db import repo
 from db.evaluation_tables import Evaluation, EvaluationAnswer
 from db.jobs_tables import FINISHED, JobStatus, Publication, TrainingJob
@@ -118,17 +121,20 @@ def start_evaluation(session: Session, *, training_job_id: int | None = None, mo
                      harness_tasks=(), launcher: str = "local", token: str | None = None,
                      jobs_root: str = "data/jobs", actor: Actor | None, env: dict[str, str] | None = None,
                      limit: int | None = None, max_new_tokens: int = 128, dataset: str | None = None,
-                     serve: dict | None = None, device: str | None = None) -> Evaluation:
+                     serve: dict | None = None, device: str | None = None,
+                     flavor: str = "a10g-small") -> Evaluation:
     """Start evaluating a completed training job's model, or a model "REPO@REV" (or a folder); returns the row.
 
     The dataset is the training job's (or, for a bare model, the one its Instruct Studio card names, else the
     latest publication of `dataset`). `judge_label` is a configured model (LLM_MODEL / LLM_MODELS); `serve`
     ({"tuned"|"base": {"kind", "base_url", "model"}}) answers through a running server instead of a local
-    `transformers serve`. Raises EvaluationError, PermissionDenied or NotFoundError, before anything is stored.
+    `transformers serve`. `launcher` "hf-jobs" runs it as a Hugging Face Job on `flavor`: the model and base model
+    must then be on the Hub, and a judge or server needs an address the job can reach. Raises EvaluationError,
+    PermissionDenied or NotFoundError, before anything is stored.
     """
     _may_evaluate(actor)
-    if launcher != "local":
-        raise EvaluationError(f"evaluations run on this machine only for now (launcher local, not {launcher!r})")
+    if launcher not in ("local", "hf-jobs"):
+        raise EvaluationError(f"unknown launcher {launcher!r}: local or hf-jobs")
     if (training_job_id is None) == (model is None):
         raise EvaluationError("name either a training job or a model to evaluate")
     values: dict = {}
@@ -176,10 +182,18 @@ def start_evaluation(session: Session, *, training_job_id: int | None = None, mo
                                             "dataset_revision", "dataset_config")}
     run_spec |= {"limit": limit, "max_new_tokens": max_new_tokens, "judge": _judge_spec(settings, judge_label),
                  "harness": [t for t in harness_tasks if t], "serve": serve or {}, "device": device}
+    remote = HFJobsEvaluations(flavor=flavor) if launcher == "hf-jobs" else None
+    if remote is not None:
+        try:
+            secrets = remote_secrets(run_spec, token=token, env=env, endpoint=remote.endpoint())
+        except LaunchError as error:
+            raise EvaluationError(str(error)) from None
     evaluation = Evaluation(**values, spec=run_spec, launcher=launcher, status=JobStatus.queued,
                             created_by=actor.name if actor else None)
     session.add(evaluation)
     session.commit()
+    if remote is not None:
+        return _start_remote(session, evaluation, remote, run_spec, token=token, secrets=secrets)
     try:
         work = evaluation_job.start_local(jobs_root, run_spec, token=token, env=env)
     except OSError as error:
@@ -188,6 +202,24 @@ def start_evaluation(session: Session, *, training_job_id: int | None = None, mo
         session.commit()
         raise EvaluationError(evaluation.message) from None
     evaluation.external_id = evaluation.work_dir = work
+    evaluation.status, evaluation.started_at = JobStatus.running, utcnow()
+    session.commit()
+    session.refresh(evaluation)
+    return evaluation
+
+
+def _start_remote(session: Session, evaluation: Evaluation, remote: HFJobsEvaluations, run_spec: dict, *,
+                  token: str | None, secrets: dict[str, str]) -> Evaluation:
+    """Start the stored evaluation as a Hugging Face Job; the row keeps where its code and results live."""
+    try:
+        external_id, where = remote.start(run_spec, token=token, secrets=secrets)
+    except LaunchError as error:
+        evaluation.status, evaluation.finished_at = JobStatus.failed, utcnow()
+        evaluation.message = f"the evaluation could not start: {error}"
+        session.commit()
+        raise EvaluationError(evaluation.message) from None
+    evaluation.spec = dict(run_spec, hf_jobs=where | {"flavor": remote.flavor})
+    evaluation.external_id, evaluation.work_dir = external_id, f"{where['repo']}/{where['folder']}"
     evaluation.status, evaluation.started_at = JobStatus.running, utcnow()
     session.commit()
     session.refresh(evaluation)
@@ -235,6 +267,9 @@ def refresh_evaluation(session: Session, evaluation_id: int, *, jobs_root: str =
     evaluation = _get(session, evaluation_id)
     if evaluation.status in FINISHED or not evaluation.external_id:
         return evaluation
+    if evaluation.launcher == "hf-jobs":
+        _refresh_remote(session, evaluation, token)
+        return _after_refresh(session, evaluation, token)
     work = Path(evaluation.external_id)
     state = LocalLauncher(jobs_root).poll(str(work))
     lines = (work / "log.txt").read_text(errors="replace").splitlines() if (work / "log.txt").exists() else []
@@ -246,12 +281,7 @@ def refresh_evaluation(session: Session, evaluation_id: int, *, jobs_root: str =
         if not results_file.is_file():
             state.status, state.message = "failed", "the evaluation ended without writing its results"
         else:
-            results = json.loads(results_file.read_text())
-            evaluation.metrics = results["metrics"]
-            _store_answers(session, evaluation, results["answers"])
-            evaluation.message = "; ".join(results.get("notes") or []) or None
-            evaluation.progress = {"stage": "done", "done": len(results["answers"]),
-                                   "total": len(results["answers"])}
+            _store_results(session, evaluation, json.loads(results_file.read_text()))
     if state.status == "failed":
         code = (work / "exit_code").read_text().strip() if (work / "exit_code").exists() else None
         last = next((line for line in reversed(lines) if line.strip()), "")
@@ -263,6 +293,52 @@ def refresh_evaluation(session: Session, evaluation_id: int, *, jobs_root: str =
     if evaluation.status in FINISHED:
         evaluation.finished_at = evaluation.finished_at or utcnow()
     session.commit()
+    return _after_refresh(session, evaluation, token)
+
+
+def _store_results(session: Session, evaluation: Evaluation, results: dict) -> None:
+    """A finished job's results.json on the row: metrics, notes as the message, one answer per test prompt."""
+    evaluation.metrics = results["metrics"]
+    _store_answers(session, evaluation, results["answers"])
+    evaluation.message = "; ".join(results.get("notes") or []) or None
+    evaluation.progress = {"stage": "done", "done": len(results["answers"]), "total": len(results["answers"])}
+
+
+def _refresh_remote(session: Session, evaluation: Evaluation, token: str | None) -> None:
+    """A Hugging Face Job's state, log and (once it completed) uploaded results on the row."""
+    remote = HFJobsEvaluations()
+    if not token:
+        evaluation.message = "following a Hugging Face Job needs a token: set HF_TOKEN or type one"
+        session.commit()
+        return
+    try:
+        state = remote.poll(evaluation.external_id, token=token)
+    except LaunchError as error:  # the Hub did not answer: the job may well be fine, so say it and keep its state
+        evaluation.message = str(error)
+        session.commit()
+        return
+    latest, _, error = evaluation_job.parse_log(state.lines)
+    evaluation.progress = latest or evaluation.progress or {}
+    evaluation.log_tail = state.log_tail
+    evaluation.message = None
+    if state.status == "completed":
+        try:
+            _store_results(session, evaluation, remote.results((evaluation.spec or {}).get("hf_jobs") or {},
+                                                               token=token))
+        except (LaunchError, KeyError) as failure:
+            state.status, error = "failed", (f"the evaluation ended without its results: {failure}")
+    if state.status == "failed":
+        last = next((line for line in reversed(state.lines) if line.strip()), "")
+        evaluation.message = error or f"{state.message or 'the job failed'}: {last[:300]}"
+    elif state.status == "cancelled":
+        evaluation.message = "cancelled by the user"
+    evaluation.status = JobStatus(state.status)
+    if evaluation.status in FINISHED:
+        evaluation.finished_at = evaluation.finished_at or utcnow()
+    session.commit()
+
+
+def _after_refresh(session: Session, evaluation: Evaluation, token: str | None) -> Evaluation:
     if evaluation.status == JobStatus.completed and token and not Path(evaluation.model).is_dir():
         try:
             update_model_card(evaluation, token)
@@ -280,13 +356,23 @@ def refresh_evaluation(session: Session, evaluation_id: int, *, jobs_root: str =
 
 
 def cancel_evaluation(session: Session, evaluation_id: int, *, jobs_root: str = "data/jobs",
-                      actor: Actor | None = None) -> Evaluation:
-    """Stop the job for real (its whole process group, the model server included), then record it cancelled."""
+                      actor: Actor | None = None, token: str | None = None) -> Evaluation:
+    """Stop the job for real (its whole process group, the model server included; a Hugging Face Job through
+    cancel_job, with `token` or else HF_TOKEN), then record it cancelled."""
     _may_evaluate(actor)
     evaluation = _get(session, evaluation_id)
     if evaluation.status in FINISHED:
         return evaluation
-    if evaluation.external_id:
+    if evaluation.launcher == "hf-jobs" and evaluation.external_id:
+        import os
+
+        remote, token = HFJobsEvaluations(), token or os.environ.get("HF_TOKEN")
+        try:
+            remote.cancel(evaluation.external_id, token=token)
+        except LaunchError as error:
+            raise EvaluationError(str(error)) from None
+        evaluation.log_tail = remote.poll(evaluation.external_id, token=token).log_tail
+    elif evaluation.external_id:
         LocalLauncher(jobs_root).cancel(evaluation.external_id)
         evaluation.log_tail = LocalLauncher(jobs_root).poll(evaluation.external_id).log_tail
     evaluation.status, evaluation.message = JobStatus.cancelled, "cancelled by the user"
