@@ -24,6 +24,7 @@ TAB_TITLE = "Runs"
 TAB_ORDER = 92  # after Publish & train, which starts the runs
 TAB_ROLES = ("curator",)
 JOBS_ROOT = os.environ.get("JOBS_DIR", "data/jobs")
+FLAVORS = ["a10g-small", "a10g-large", "l4x1", "a100-large", "t4-small", "cpu-basic"]
 NO_JUDGE = ("No judge (ROUGE-L, exact match and loss only)", "")
 
 
@@ -55,6 +56,9 @@ def build(ctx: AppContext) -> None:
             limit = gr.Number(label="Test prompts (0: all)", precision=0, value=0, minimum=0, scale=1,
                               elem_id="runs-limit")
         with gr.Row(equal_height=True):
+            where = gr.Radio([("This machine", "local"), ("Hugging Face Jobs", "hf-jobs")], value="local",
+                             label="Run it on", scale=2, elem_id="runs-launcher")
+            flavor = gr.Dropdown(FLAVORS, value=FLAVORS[0], label="Jobs hardware", scale=1, elem_id="runs-flavor")
             token = gr.Textbox(label="Hugging Face token (this action only; HF_TOKEN if empty)", type="password",
                                scale=3, elem_id="runs-token")
             evaluate_btn = gr.Button("Evaluate", variant="primary", scale=1, elem_id="runs-evaluate")
@@ -114,7 +118,8 @@ def build(ctx: AppContext) -> None:
                 (evaluation.log_tail or "") if evaluation is not None else "")
 
     @ctx.friendly
-    def runs_evaluate(run_v, judge_v, harness_v, limit_v, token_v, request: gr.Request = None):
+    def runs_evaluate(run_v, judge_v, harness_v, limit_v, token_v, where_v="local", flavor_v=None,
+                      request: gr.Request = None):
         """Start evaluating the run's model on its test split (and its base model beside it)."""
         actor = curator(request)
         job_id = _run_id(run_v)
@@ -125,7 +130,8 @@ def build(ctx: AppContext) -> None:
             evaluation = evaluations.start_evaluation(
                 session, training_job_id=job_id, judge_label=judge_v or None, settings=ctx.settings,
                 harness_tasks=tasks, token=_token(token_v), jobs_root=JOBS_ROOT, actor=actor,
-                limit=int(limit_v) if limit_v else None)
+                limit=int(limit_v) if limit_v else None, launcher=where_v or "local",
+                flavor=flavor_v or FLAVORS[0])
             return (*shown(evaluation), evaluation.id, gr.Timer(active=True))
 
     @ctx.friendly
@@ -142,12 +148,13 @@ def build(ctx: AppContext) -> None:
         return (*shown(evaluation), gr.Timer(active=running), table)
 
     @ctx.friendly
-    def runs_cancel(current, request: gr.Request = None):
+    def runs_cancel(current, token_v=None, request: gr.Request = None):
         actor = curator(request)
         if current is None:
             raise InvalidInput("no evaluation is running")
         with ctx.session() as session:
-            evaluation = evaluations.cancel_evaluation(session, int(current), jobs_root=JOBS_ROOT, actor=actor)
+            evaluation = evaluations.cancel_evaluation(session, int(current), jobs_root=JOBS_ROOT, actor=actor,
+                                                       token=_token(token_v))
             return (*shown(evaluation), gr.Timer(active=False))
 
     @ctx.friendly
@@ -182,11 +189,12 @@ def build(ctx: AppContext) -> None:
     refresh_btn.click(runs_list, [dataset, metric, axis], list_outputs, api_name="runs_list", show_progress="minimal")
     dataset.input(runs_list, [dataset, metric, axis], list_outputs, api_visibility="private",
                   show_progress="minimal")
-    evaluate_btn.click(runs_evaluate, [run, judge, harness, limit, token], [*followed, evaluation_id, timer],
+    evaluate_btn.click(runs_evaluate, [run, judge, harness, limit, token, where, flavor],
+                       [*followed, evaluation_id, timer],
                        api_name="runs_evaluate", show_progress="minimal")
     timer.tick(runs_follow, [evaluation_id, token, dataset], [*followed, timer, runs_table], api_name="runs_follow",
                show_progress="hidden")
-    cancel_btn.click(runs_cancel, [evaluation_id], [*followed, timer], api_name="runs_cancel",
+    cancel_btn.click(runs_cancel, [evaluation_id, token], [*followed, timer], api_name="runs_cancel",
                      show_progress="minimal")
     compare_btn.click(runs_compare, [run_a, run_b], [deltas, side_by_side], api_name="runs_compare",
                       show_progress="minimal")
