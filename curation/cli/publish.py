@@ -1,4 +1,5 @@
-"""`publish` a dataset to the Hub and `train` a model on its latest publication (token from HF_TOKEN only)."""
+"""`publish` a dataset to the Hub and `train` a model on its latest publication, or on a published selection's
+(token from HF_TOKEN only)."""
 from __future__ import annotations
 
 import argparse
@@ -25,12 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test-fraction", type=float, default=0.1)
     p.set_defaults(run=run_publish)
 
-    p = subparsers.add_parser("train", help="fine-tune a model on the dataset's latest publication")
+    p = subparsers.add_parser("train", help="fine-tune a model on the dataset's latest publication "
+                                                "(or a published selection's)")
     p.add_argument("--dataset", required=True, metavar="NAME")
     p.add_argument("--base-model", required=True, metavar="ID")
     p.add_argument("--launcher", default="local", choices=("local", "hf-jobs"))
     p.add_argument("--flavor", default="a10g-small", help="HF Jobs hardware (default a10g-small)")
     p.add_argument("--output-repo", default="", metavar="NS/NAME", help="push the adapter or model here")
+    p.add_argument("--selection", default=None, metavar="NAME",
+                   help="train on this published selection's config (its latest publication), not everything")
     p.add_argument("--method", default="lora", choices=("lora", "qlora", "full"))
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--epochs", type=float, default=None)
@@ -67,7 +71,7 @@ def run_train(args: argparse.Namespace) -> int:
         try:
             job = start_training(session, dataset=args.dataset, base_model=args.base_model, launcher=args.launcher,
                                  token=token, output_repo=args.output_repo, flavor=args.flavor,
-                                 jobs_root=args.jobs_dir, spec_overrides=overrides)
+                                 jobs_root=args.jobs_dir, spec_overrides=overrides, selection=args.selection)
         except (LaunchError, ValueError) as error:
             raise CommandError(str(error)) from None
         print(f"job {job.id} {job.status.value} on {job.launcher}: {job.external_id}", file=sys.stderr)

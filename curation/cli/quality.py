@@ -122,7 +122,7 @@ def run_select(args: argparse.Namespace) -> int:
                                          token=os.environ.get("HF_TOKEN"), private=args.private,
                                          config_format=args.format)
                 print(json.dumps({"selection": done.name, "repo_id": done.repo_id, "commit": done.commit_id,
-                                  "records": done.records}))
+                                  "records": done.records, "publication": done.publication_id}))
                 return 0
             if action:
                 raise CommandError("select takes no argument, `list`, `compare A B` or `publish NAME`")

@@ -74,7 +74,8 @@ def _eval_config(session: Session, job: TrainingJob, trained_config: str) -> str
     if trained_config in CONFIGS:
         return trained_config
     publication = session.get(Publication, job.publication_id) if job.publication_id else None
-    return (publication.configs[0] if publication and publication.configs else "messages")
+    # a selection's own publication holds only its config: the dataset's format beside it is "messages"
+    return next((c for c in (publication.configs if publication else []) if c in CONFIGS), "messages")
 
 
 def _card_facts(model: str, revision: str | None, token: str | None) -> dict:

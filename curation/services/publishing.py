@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 from sqlmodel import Session, select
 
 from curation.publish import (CONFIGS, DEFAULT_CONFIGS, DEFAULT_STATUSES, PublishError, near_duplicate_groups,
-                              plan_publication, push_publication, split_records)
+                              PublicationPlan, plan_publication, push_publication, split_records)
 from curation.services.permissions import Actor, PermissionDenied
 from curation.training.launchers import JobState, LaunchError, Launcher, launcher_for
 from curation.training.spec import SFTJob, build_spec, spec_from_dict
@@ -33,22 +33,36 @@ def publish_dataset(session: Session, *, dataset: str, repo_id: str, token: str 
                     test_fraction: float = 0.1, actor: Actor | None = None,
                     progress: Callable[[str], None] | None = None) -> Publication:
     """Push the dataset to `repo_id` and record the commit with the record versions that went in."""
-    from huggingface_hub import constants
-
     _may_publish(actor)
     if "/" not in repo_id or repo_id.count("/") != 1:
         raise PublishError(f"repo id {repo_id!r} must look like namespace/name")
     plan = plan_publication(session, dataset=dataset, repo_id=repo_id, statuses=statuses, configs=configs,
                             test_fraction=test_fraction)
     commit_id = push_publication(plan, repo_id=repo_id, private=private, token=token, progress=progress)
+    return record_publication(session, plan, repo_id=repo_id, commit_id=commit_id, private=private,
+                              configs=plan.configs, actor=actor)
+
+
+def record_publication(session: Session, plan: PublicationPlan, *, repo_id: str, commit_id: str, private: bool,
+                       configs: list[str], actor: Actor | None) -> Publication:
+    """The stored Publication of what `plan` pushed to `repo_id` at `commit_id`, as the Hub configs `configs`."""
+    from huggingface_hub import constants
+
     publication = Publication(dataset_id=plan.dataset_id, repo_id=repo_id, endpoint=constants.ENDPOINT,
-                              commit_id=commit_id, private=private, configs=plan.configs, statuses=plan.statuses,
+                              commit_id=commit_id, private=private, configs=list(configs), statuses=plan.statuses,
                               snapshot=plan.snapshot, split_counts=plan.split_counts,
                               created_by=actor.name if actor else None)
     session.add(publication)
     session.commit()
     session.refresh(publication)
     return publication
+
+
+def selection_published(publication: Publication) -> str | None:
+    """The name of the selection a publication holds (its one config, named after it); None for the dataset's
+    own formats."""
+    configs = publication.configs or []
+    return configs[0] if len(configs) == 1 and configs[0] not in CONFIGS else None
 
 
 def publication_counts(session: Session, *, dataset: str, statuses: Iterable[str], actor: Actor | None,
@@ -101,23 +115,57 @@ def publications(session: Session, *, dataset: str | None = None) -> list[Public
     return list(session.exec(query))
 
 
-def latest_publication(session: Session, *, dataset: str) -> Publication | None:
-    found = publications(session, dataset=dataset)
-    return found[0] if found else None
+def latest_publication(session: Session, *, dataset: str, selection: str | None = None) -> Publication | None:
+    """The dataset's latest publication of everything (its formats), or of the selection `selection`."""
+    return next((p for p in publications(session, dataset=dataset) if selection_published(p) == selection), None)
+
+
+def published_selections(session: Session, *, dataset: str) -> list[str]:
+    """The names of the dataset's selections that were published, the latest published first."""
+    names = (selection_published(p) for p in publications(session, dataset=dataset))
+    return list(dict.fromkeys(name for name in names if name is not None))
+
+
+def training_publication(session: Session, *, dataset: str, publication: Publication | None = None,
+                         selection: str | None = None) -> tuple[Publication, str | None]:
+    """(the publication a run trains on, the selection config it holds or None): the given one, else the latest
+    of everything or of `selection`. LaunchError says what is missing."""
+    selection = (selection or "").strip() or None
+    if publication is None:
+        publication = latest_publication(session, dataset=dataset, selection=selection)
+        if publication is None and selection is not None:
+            raise LaunchError(f"selection {selection!r} of {dataset!r} has not been published yet: "
+                              "publish the selection first")
+        if publication is None:
+            raise LaunchError(f"dataset {dataset!r} has not been published yet: publish it first")
+    held = selection_published(publication)
+    if selection is not None and held != selection:
+        raise LaunchError(f"publication {publication.id} does not hold selection {selection!r}"
+                          f"{f' (it holds {held!r})' if held else ''}: publish the selection first")
+    return publication, held
 
 
 def start_training(session: Session, *, dataset: str, base_model: str, launcher: str, token: str | None,
                    publication: Publication | None = None, output_repo: str = "", flavor: str = "a10g-small",
                    jobs_root: str = "data/jobs", actor: Actor | None = None, num_processes: int = 1,
                    spec_overrides: dict | None = None, env: dict[str, str] | None = None,
-                   make_launcher=None) -> TrainingJob:
-    """Start an SFT run on the dataset's latest (or given) publication; returns the job row."""
+                   make_launcher=None, selection: str | None = None) -> TrainingJob:
+    """Start an SFT run on the dataset's latest (or given) publication; returns the job row.
+
+    With `selection`, or a `publication` that holds a selection, the run trains on that selection's config at the
+    commit its publication returned (the latest one of that selection unless `publication` is given).
+    """
     _may_publish(actor)
-    publication = publication or latest_publication(session, dataset=dataset)
-    if publication is None:
-        raise LaunchError(f"dataset {dataset!r} has not been published yet: publish it first")
+    publication, held = training_publication(session, dataset=dataset, publication=publication,
+                                             selection=selection)
+    overrides = dict(spec_overrides or {})
+    if held is not None:
+        if overrides.get("dataset_config") not in (None, held):
+            raise LaunchError(f"publication {publication.id} holds only the config {held!r}, "
+                              f"not {overrides['dataset_config']!r}")
+        overrides["dataset_config"] = held
     spec = build_spec(base_model=base_model, dataset_repo=publication.repo_id,
-                      dataset_revision=publication.commit_id, output_repo=output_repo, **(spec_overrides or {}))
+                      dataset_revision=publication.commit_id, output_repo=output_repo, **overrides)
     runner = (make_launcher or launcher_for)(launcher, root=jobs_root, flavor=flavor, num_processes=num_processes)
     job = TrainingJob(dataset_id=publication.dataset_id, publication_id=publication.id,
                       spec=dataclasses.asdict(spec) | {"flavor": flavor if launcher == "hf-jobs" else None},

@@ -255,8 +255,9 @@ def delete_selection(session: Session, *, dataset: str, name: str, actor: Actor 
 class PublishedSelection:
     name: str
     repo_id: str
-    commit_id: str
+    commit_id: str  # the dataset card's commit: the revision that loads the selection's config
     records: int  # of the selection's records, those of the published statuses
+    publication_id: int | None = None  # the stored Publication, listed among the dataset's publications
 
 
 def selection_card_section(summary: SelectionSummary, records: int, config_format: str) -> tuple[str, str]:
@@ -274,12 +275,18 @@ def publish_selection(session: Session, *, dataset: str, name: str, repo_id: str
                       private: bool = True, config_format: str = "messages",
                       statuses=DEFAULT_STATUSES, actor: Actor | None = None,
                       progress=None) -> PublishedSelection:
-    """Push the selection's records (of `statuses`) to `repo_id` as its own config, named after it, and state its
-    recipe in the dataset card."""
+    """Push the selection's records (of `statuses`) to `repo_id` as its own config, named after it, state its
+    recipe in the dataset card, and store the push as a Publication of that one config at the card's commit."""
+    from curation.publish import CONFIGS
+    from curation.services.publishing import record_publication
+
     if actor is not None and not actor.reviews:
         raise PermissionDenied("only a curator or admin publishes datasets and starts training")
     if "/" not in repo_id or repo_id.count("/") != 1:
         raise PublishError(f"repo id {repo_id!r} must look like namespace/name")
+    if name in CONFIGS:  # its config would replace the dataset's own format of that name on the Hub
+        raise PublishError(f"a selection named {name!r} would replace the dataset's {name} config on the Hub: "
+                           "make it again under another name")
     summary = selection_of(session, dataset=dataset, name=name)
     ids = selected_ids(session, dataset=dataset, name=name)
     plan = plan_publication(session, dataset=dataset, repo_id=repo_id, statuses=statuses, configs=[config_format],
@@ -287,4 +294,6 @@ def publish_selection(session: Session, *, dataset: str, name: str, repo_id: str
     records = sum(plan.split_counts.values())
     commit = push_config(plan, repo_id=repo_id, config_name=name, private=private, token=token, progress=progress,
                          card_section=selection_card_section(summary, records, config_format))
-    return PublishedSelection(name, repo_id, commit, records)
+    publication = record_publication(session, plan, repo_id=repo_id, commit_id=commit, private=private,
+                                     configs=[name], actor=actor)
+    return PublishedSelection(name, repo_id, commit, records, publication.id)

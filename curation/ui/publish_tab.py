@@ -24,6 +24,7 @@ TAB_ORDER = 70
 TAB_ROLES = ("curator",)  # admins see every tab; the handlers check roles themselves
 JOBS_ROOT = os.environ.get("JOBS_DIR", "data/jobs")
 NO_DATASET = "Choose a dataset to see how many of its records would go out."
+EVERYTHING = "Everything published"  # never a selection's name: those have no spaces
 FLAVORS = ["a10g-small", "a10g-large", "l4x1", "a100-large", "t4-small", "cpu-basic"]
 
 
@@ -61,8 +62,19 @@ def job_summary(job) -> str:
             f"`{(job.dataset_revision or '')[:12]}`{model}{message}")
 
 
+def train_on_choices(selections: list[str]) -> list[str]:
+    """The "Train on" choices: everything published, then each published selection of the dataset."""
+    return [EVERYTHING, *selections]
+
+
+def chosen_selection(train_on: str | None) -> str | None:
+    """The selection to train on, or None for everything published."""
+    return None if not train_on or train_on == EVERYTHING else train_on
+
+
 def history_frame(jobs, publications) -> pd.DataFrame:
-    rows = [{"kind": "dataset", "id": p.id, "repo": p.repo_id, "revision": p.commit_id[:12], "status": "published",
+    rows = [{"kind": f"selection {name}" if (name := publishing.selection_published(p)) else "dataset", "id": p.id,
+             "repo": p.repo_id, "revision": p.commit_id[:12], "status": "published",
              "when": p.created_at.strftime("%Y-%m-%d %H:%M")} for p in publications]
     rows += [{"kind": "training", "id": j.id, "repo": j.model_repo or "(not pushed)",
               "revision": (j.model_revision or "")[:12], "status": j.status.value,
@@ -88,6 +100,10 @@ def build(ctx: AppContext) -> None:
             method = gr.Radio(["lora", "qlora", "full"], value="lora", label="Method", elem_id="publish-method")
             launcher = gr.Radio(["local", "hf-jobs"], value="local", label="Run on", elem_id="publish-launcher")
             flavor = gr.Dropdown(FLAVORS, value="a10g-small", label="Hardware (HF Jobs)", elem_id="publish-flavor")
+            # Custom values pass: a script names a published selection without first asking for the choices.
+            train_on = gr.Dropdown(train_on_choices([]), value=EVERYTHING, label="Train on", allow_custom_value=True,
+                                   info="everything published, or a selection published from the Quality tab",
+                                   elem_id="publish-train-on")
             max_steps = WholeNumber(label="Max steps (-1: one epoch)", value=-1, precision=0, elem_id="publish-steps")
             output_repo = gr.Textbox(label="Model repo id (empty: keep locally)", elem_id="publish-output")
     with gr.Row():
@@ -123,6 +139,16 @@ def build(ctx: AppContext) -> None:
         return _counts(actor, name, chosen, formats)
 
     @ctx.friendly
+    def train_choices(name, current, request: gr.Request):
+        """The "Train on" choices of the dataset: everything published, then each of its published selections."""
+        ctx.require(ctx.actor(request), Role.curator)
+        if not name:
+            return gr.update(choices=train_on_choices([]), value=EVERYTHING)
+        with ctx.session() as session:
+            names = publishing.published_selections(session, dataset=name)
+        return gr.update(choices=train_on_choices(names), value=current if current in names else EVERYTHING)
+
+    @ctx.friendly
     def open_tab(name, chosen, formats, request: gr.Request):
         """For curators and admins: the datasets, the counts, and the timer that follows a job; nothing else."""
         actor = ctx.actor(request)
@@ -142,21 +168,26 @@ def build(ctx: AppContext) -> None:
 
     @ctx.friendly
     def publish_and_train(name, chosen, formats, repo, is_private, typed, model, how, where, hardware, steps,
-                          out_repo, request: gr.Request):
+                          out_repo, train_on=EVERYTHING, request: gr.Request = None):
+        """Publish the dataset, then train on it, or on the latest publication of the chosen selection."""
         actor = ctx.actor(request)
         ctx.require(actor, Role.curator)
+        selection = chosen_selection(train_on)
         with ctx.session() as session:
+            if selection:  # a selection never published is said before anything is pushed
+                publishing.training_publication(session, dataset=name, selection=selection)
             publication = _publish(session, actor, name, chosen, formats, repo, is_private, typed, None)
             try:
                 job = publishing.start_training(
                     session, dataset=name, base_model=(model or "").strip(), launcher=where, token=_token(typed),
-                    publication=publication, output_repo=(out_repo or "").strip(), flavor=hardware,
-                    jobs_root=JOBS_ROOT, actor=actor,
+                    publication=None if selection else publication, selection=selection,
+                    output_repo=(out_repo or "").strip(), flavor=hardware, jobs_root=JOBS_ROOT, actor=actor,
                     spec_overrides={"method": how, "max_steps": int(steps) if steps is not None else None})
             except ValueError as error:  # a spec value the user chose (method, precision) is refused
                 raise LaunchError(str(error)) from None
-            return (f"Published `{publication.repo_id}` at revision `{publication.commit_id}`; job {job.id} started.",
-                    job.id, job_summary(job))
+            on = (f" on selection `{selection}` (published at `{job.dataset_revision}`)" if selection else "")
+            return (f"Published `{publication.repo_id}` at revision `{publication.commit_id}`; job {job.id} "
+                    f"started{on}.", job.id, job_summary(job))
 
     @ctx.friendly
     def refresh(current, typed, request: gr.Request):
@@ -185,7 +216,7 @@ def build(ctx: AppContext) -> None:
     publish_only.click(publish_dataset, [dataset, statuses, configs, repo_id, private, token], [progress],
                        api_name="publish_dataset")
     go.click(publish_and_train, [dataset, statuses, configs, repo_id, private, token, base_model, method, launcher,
-                                 flavor, max_steps, output_repo], [progress, job_id, status],
+                                 flavor, max_steps, output_repo, train_on], [progress, job_id, status],
              api_name="publish_and_train")
     cancel.click(cancel_job, [job_id, token], [status], api_name="publish_cancel")
     refresh_button = gr.Button("Refresh", size="sm", elem_id="publish-refresh")
@@ -202,4 +233,9 @@ def build(ctx: AppContext) -> None:
                show_progress="hidden")
     gr.on([dataset.change, statuses.change, configs.change], publish_counts, [dataset, statuses, configs], [counts],
           api_name="publish_counts", show_progress="hidden")
+    # A selection published from the Quality tab shows up when the dataset is chosen again, or on Refresh.
+    dataset.change(train_choices, [dataset, train_on], [train_on], api_name="publish_train_choices",
+                   show_progress="hidden")
+    refresh_button.click(train_choices, [dataset, train_on], [train_on], api_visibility="private",
+                         show_progress="hidden")
     ctx.on_load(open_tab, [dataset, statuses, configs], [dataset, counts, timer])
