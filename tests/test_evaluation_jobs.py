@@ -83,19 +83,14 @@ def world(hub, judge, tmp_path_factory):
     selection_commit = json.loads(done.stdout)["commit"]
     tiny = build_tiny_model(root / "tiny")
     jobs = root / "jobs"
-    from curation.services.publishing import latest_publication, refresh_job, start_training
-    from db.jobs_tables import Publication
+    from curation.services.publishing import refresh_job, start_training
 
     with open_session(url) as session:
         a = start_training(session, dataset="demo", base_model=str(tiny), launcher="local", token=GOOD,
                            output_repo="tester/eval-a", jobs_root=str(jobs), env=env, spec_overrides=FAST)
-        # start_training trains on a publication's commit; the selection's config lives at its own later commit.
-        published = latest_publication(session, dataset="demo")
-        at_selection = Publication(id=published.id, dataset_id=published.dataset_id, repo_id=published.repo_id,
-                                   endpoint=published.endpoint, commit_id=selection_commit)
+        # B trains on the published selection: its config, at the commit that published it
         b = start_training(session, dataset="demo", base_model=str(tiny), launcher="local", token=GOOD,
-                           publication=at_selection, jobs_root=str(jobs), env=env,
-                           spec_overrides=FAST | {"max_steps": 2, "dataset_config": "long"})
+                           selection="long", jobs_root=str(jobs), env=env, spec_overrides=FAST | {"max_steps": 2})
         for job in (a, b):
             deadline = time.monotonic() + 240
             while (job := refresh_job(session, job.id, jobs_root=str(jobs))).status.value not in (
@@ -375,3 +370,90 @@ def test_restart_reconciles_an_evaluation_whose_process_is_gone(world):
         assert evaluation.status == JobStatus.failed
         assert evaluation.message == "the evaluation process stopped without an exit code"
         assert evaluation.progress == {"stage": "loss:base", "done": 1, "total": 4}
+
+
+@pytest.fixture(scope="module")
+def runs_studio(world, evaluated):
+    """The app in its own process over the world's database and jobs folder, for the browser test below."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from curation.services import admin
+    from tests.conftest import REPO
+    from tests.e2e.test_publish_browser import wait_until_serving
+    from tests.ui_server import PASSWORDS, ROLES, free_port
+
+    with open_session(world["url"]) as session:
+        admin.add_user(session, "cura", ROLES["cura"], PASSWORDS["cura"])
+        session.commit()
+    port = free_port()
+    # world["env"] is this process's environment pointed at the loopback Hub (its offline switches taken out)
+    env = world["env"] | {"DATABASE_URL": world["url"], "JOBS_DIR": str(world["jobs"]),
+                          "GRADIO_ANALYTICS_ENABLED": "False"}
+    process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(url, process)
+        yield SimpleNamespace(url=url)
+    finally:
+        process.terminate()
+        process.wait(30)
+        print(process.stdout.read()[-5000:])
+
+
+def choose(page, elem_id: str, starts: str) -> None:
+    """Pick the option of dropdown `elem_id` whose label starts with `starts` (its own list: several may be open)."""
+    page.locator(f"#{elem_id} input").click()
+    page.locator(f"#{elem_id}").get_by_role("option", name=re.compile("^" + re.escape(starts))).first.click()
+
+
+@pytest.mark.browser
+def test_in_the_browser_a_curator_evaluates_a_run_then_compares_it_with_another(runs_studio, world, hub):
+    """Issue 14's acceptance. Last in this module: it reuses the two trained runs (B already evaluated by the
+    `evaluated` fixture) instead of training them again, and adds an evaluation of A the tests above do not expect."""
+    from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, sign_in  # skips without chromium
+    from playwright.sync_api import expect, sync_playwright
+
+    studio = runs_studio
+    a, b = world["a"], world["b"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page, dialogs = sign_in(browser, studio, "cura")
+        page.get_by_role("tab", name="Runs").click()
+        table = page.locator("#runs-table")
+        expect(table).to_contain_text("selection long", timeout=30_000)
+        expect(table).to_contain_text("everything")
+
+        choose(page, "runs-run", f"Run {a} ·")
+        choose(page, "runs-judge", "Judge")
+        page.locator("#runs-evaluate").click()
+        status = page.locator("#runs-status")
+        expect(status).to_contain_text("running", timeout=60_000)  # the timer follows it while it runs
+        page.screenshot(path=str(ARTIFACTS / "runs-evaluating.png"), full_page=True)
+        expect(status).to_contain_text(re.compile("completed|failed|cancelled"), timeout=300_000)
+        expect(status).to_contain_text("completed", timeout=1)
+        expect(table).to_contain_text("completed")
+
+        choose(page, "runs-a", f"Run {a} ·")
+        choose(page, "runs-b", f"Run {b} ·")
+        page.locator("#runs-compare").click()
+        deltas = page.locator("#runs-deltas")
+        expect(deltas).to_contain_text("Test loss", timeout=60_000)
+        expect(deltas).to_contain_text(f"Δ (run {b} − run {a})")
+        expect(deltas).to_contain_text("Win rate against the base model")
+        pairs = page.locator("#runs-side-by-side")
+        expect(pairs).to_contain_text("test prompts answered by both runs")
+        expect(pairs).to_contain_text(f"Run {a} · ROUGE-L")
+        expect(pairs).to_contain_text(f"Run {b} · ROUGE-L")
+        page.screenshot(path=str(ARTIFACTS / "runs-compared.png"), full_page=True)
+        # From a prompt, one click opens the nearest training record in the editor.
+        pairs.locator("[data-open-record]").first.click()
+        expect(page.get_by_role("tab", name="Record")).to_have_attribute("aria-selected", "true", timeout=15_000)
+        browser.close()
+    assert dialogs == []
+    card = hub.repo("model", "tester/eval-a").resolve("main").files["README.md"].data.decode()
+    assert "<!-- instruct-studio-evaluation -->" in card and "| metric | tuned | base |" in card
+    assert "| loss |" in card and "| judge win rate vs base model |" in card
