@@ -455,24 +455,9 @@ def start_local(root: str | Path, spec: dict, *, token: str | None = None, env: 
     (work / "spec.json").write_text(json.dumps(spec, indent=1))
     command = [sys.executable, "-m", "curation.evaluation.job", "--spec", str(work / "spec.json"),
                "--out", str(work / "output")]
-    (work / "command.json").write_text(json.dumps(command))
-    child_env = dict(os.environ if env is None else env)
-    child_env.pop("HF_TOKEN", None)
-    if token:
-        child_env["HF_TOKEN"] = token  # the child's environment only: never on disk
-    child_env.setdefault("PYTHONUNBUFFERED", "1")
-    project = str(Path(__file__).resolve().parents[2])
-    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (project, child_env.get("PYTHONPATH")) if p)
-    with open(work / "log.txt", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "curation.training.launchers", "supervise", str(work), "--", *command],
-            cwd=work, env=child_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-    (work / "pid").write_text(str(process.pid))
-    from curation.training.launchers import LocalLauncher
+    from curation.training.launchers import start_supervised
 
-    LocalLauncher._children[str(work)] = process  # so poll and cancel see this child as the training jobs' own
-    return str(work)
+    return start_supervised(work, command, token=token, env=env)  # poll and cancel as the training jobs
 
 
 if __name__ == "__main__":

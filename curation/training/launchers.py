@@ -86,23 +86,7 @@ class LocalLauncher:
         work = self.root / f"job-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
         work.mkdir()
         job = SFTJob(**{**job.__dict__, "output_dir": str(work / "output"), "metrics_file": str(work / "metrics.jsonl")})
-        command = self.command(job)
-        (work / "command.json").write_text(json.dumps(command))
-        child_env = dict(os.environ if env is None else env)
-        child_env.pop("HF_TOKEN", None)
-        if token:
-            child_env["HF_TOKEN"] = token  # the child's environment only: never on disk
-        child_env.setdefault("PYTHONUNBUFFERED", "1")
-        project = str(Path(__file__).resolve().parents[2])
-        child_env["PYTHONPATH"] = os.pathsep.join(p for p in (project, child_env.get("PYTHONPATH")) if p)
-        with open(work / "log.txt", "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "curation.training.launchers", "supervise", str(work), "--", *command],
-                cwd=work, env=child_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
-        (work / "pid").write_text(str(process.pid))
-        self._children[str(work)] = process
-        return str(work)
+        return start_supervised(work, self.command(job), token=token, env=env)
 
     def _alive(self, work: Path) -> bool:
         child = self._children.get(str(work))
@@ -219,6 +203,27 @@ def launcher_for(name: str, *, root: str | Path = "data/jobs", flavor: str = "a1
     if name == "hf-jobs":
         return HFJobsLauncher(flavor=flavor)
     raise LaunchError(f"unknown launcher {name!r}: local or hf-jobs")
+
+
+def start_supervised(work: Path, command: list[str], *, token: str | None, env: dict[str, str] | None) -> str:
+    """Start `command` in the job folder `work` under supervise(), in its own process group (command.json,
+    log.txt, pid); LocalLauncher's poll and cancel then follow it. Returns the folder (the job's id)."""
+    (work / "command.json").write_text(json.dumps(command))
+    child_env = dict(os.environ if env is None else env)
+    child_env.pop("HF_TOKEN", None)
+    if token:
+        child_env["HF_TOKEN"] = token  # the child's environment only: never on disk
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    project = str(Path(__file__).resolve().parents[2])
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (project, child_env.get("PYTHONPATH")) if p)
+    with open(work / "log.txt", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "curation.training.launchers", "supervise", str(work), "--", *command],
+            cwd=work, env=child_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    (work / "pid").write_text(str(process.pid))
+    LocalLauncher._children[str(work)] = process
+    return str(work)
 
 
 def supervise(work: Path, command: list[str]) -> int:
