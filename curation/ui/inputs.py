@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import html
+import os
 
 import gradio as gr
+
+
+def hub_token(typed: str | None) -> str | None:
+    """The Hugging Face token for one action: what was typed in the password box, else HF_TOKEN (never kept)."""
+    return (typed or "").strip() or os.environ.get("HF_TOKEN") or None
 
 
 class WholeNumber(gr.Number):

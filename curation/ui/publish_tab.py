@@ -14,7 +14,7 @@ from curation.publish import CONFIGS
 from curation.services import publishing
 from curation.services.permissions import PermissionDenied
 from curation.training.launchers import LaunchError
-from curation.ui.inputs import WholeNumber
+from curation.ui.inputs import WholeNumber, hub_token
 from curation.ui.context import AppContext
 from curation.services.errors import NotFoundError
 from curation.services.permissions import Role
@@ -27,9 +27,6 @@ NO_DATASET = "Choose a dataset to see how many of its records would go out."
 EVERYTHING = "Everything published"  # never a selection's name: those have no spaces
 FLAVORS = ["a10g-small", "a10g-large", "l4x1", "a100-large", "t4-small", "cpu-basic"]
 
-
-def _token(typed: str | None) -> str | None:
-    return (typed or "").strip() or os.environ.get("HF_TOKEN") or None
 
 
 def loss_frame(metrics: list[dict]) -> pd.DataFrame:
@@ -120,7 +117,7 @@ def build(ctx: AppContext) -> None:
     timer = gr.Timer(2.0, active=False)  # started by the page load, for curators and admins only
 
     def _publish(session, actor, name, chosen, formats, repo, is_private, typed, say):
-        return publishing.publish_dataset(session, dataset=name, repo_id=(repo or "").strip(), token=_token(typed),
+        return publishing.publish_dataset(session, dataset=name, repo_id=(repo or "").strip(), token=hub_token(typed),
                                           private=bool(is_private), statuses=chosen or [], configs=formats or [],
                                           actor=actor, progress=say)
 
@@ -179,7 +176,7 @@ def build(ctx: AppContext) -> None:
             publication = _publish(session, actor, name, chosen, formats, repo, is_private, typed, None)
             try:
                 job = publishing.start_training(
-                    session, dataset=name, base_model=(model or "").strip(), launcher=where, token=_token(typed),
+                    session, dataset=name, base_model=(model or "").strip(), launcher=where, token=hub_token(typed),
                     publication=None if selection else publication, selection=selection,
                     output_repo=(out_repo or "").strip(), flavor=hardware, jobs_root=JOBS_ROOT, actor=actor,
                     spec_overrides={"method": how, "max_steps": int(steps) if steps is not None else None})
@@ -196,7 +193,7 @@ def build(ctx: AppContext) -> None:
         with ctx.session() as session:
             job = None
             if current:
-                job = publishing.refresh_job(session, int(current), token=_token(typed), jobs_root=JOBS_ROOT)
+                job = publishing.refresh_job(session, int(current), token=hub_token(typed), jobs_root=JOBS_ROOT)
             table = history_frame(publishing.training_jobs(session), publishing.publications(session))
             if job is None:
                 return "No training job yet.", "", loss_frame([]), table
@@ -209,7 +206,7 @@ def build(ctx: AppContext) -> None:
         if not current:
             raise gr.Error("No job to cancel.")
         with ctx.session() as session:
-            job = publishing.cancel_training(session, int(current), token=_token(typed), jobs_root=JOBS_ROOT,
+            job = publishing.cancel_training(session, int(current), token=hub_token(typed), jobs_root=JOBS_ROOT,
                                              actor=actor)
             return job_summary(job)
 

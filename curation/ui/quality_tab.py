@@ -8,7 +8,6 @@ quality_map, quality_left_out, quality_compare, quality_publish, quality_delete.
 """
 from __future__ import annotations
 
-import os
 
 import gradio as gr
 import numpy as np
@@ -23,6 +22,7 @@ from curation.services.permissions import Role, authorize
 from curation.services.quality_view import NUMERIC_SCORES, Distribution
 from curation.ui import quality_views as views
 from curation.ui.context import AppContext
+from curation.ui.inputs import hub_token
 from curation.ui.near_duplicate_hint import open_record_on_click, shared_embedder
 
 TAB_TITLE = "Quality"
@@ -33,9 +33,6 @@ METHODS = {"DEITA: best first, only records far from those taken": "deita", "Top
            "Every record at or above the minimum": "threshold"}
 FORMATS = ["messages", "alpaca", "sharegpt"]
 
-
-def _token(typed: str | None) -> str | None:
-    return (typed or "").strip() or os.environ.get("HF_TOKEN") or None
 
 
 def _method(label: str | None) -> str:
@@ -328,7 +325,7 @@ def build(ctx: AppContext) -> None:
         progress(0, desc="Publishing")
         with ctx.session() as session:
             done = selections.publish_selection(session, dataset=need(dataset_v), name=chosen_v,
-                                                repo_id=(repo_v or "").strip(), token=_token(token_v),
+                                                repo_id=(repo_v or "").strip(), token=hub_token(token_v),
                                                 private=bool(private_v), config_format=format_v or "messages",
                                                 actor=actor)
         return (f"Published selection `{done.name}` ({done.records:,} records) to **{done.repo_id}** as config "

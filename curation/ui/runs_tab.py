@@ -7,7 +7,6 @@ runs_curve.
 """
 from __future__ import annotations
 
-import os
 
 import gradio as gr
 
@@ -18,18 +17,15 @@ from curation.services.permissions import Role
 from curation.services.runs_view import nearest_training_records
 from curation.ui import runs_views as views
 from curation.ui.context import AppContext
+from curation.ui.inputs import hub_token
+from curation.ui.publish_tab import FLAVORS, JOBS_ROOT
 from curation.ui.near_duplicate_hint import open_record_on_click, shared_embedder
 
 TAB_TITLE = "Runs"
 TAB_ORDER = 92  # after Publish & train, which starts the runs
 TAB_ROLES = ("curator",)
-JOBS_ROOT = os.environ.get("JOBS_DIR", "data/jobs")
-FLAVORS = ["a10g-small", "a10g-large", "l4x1", "a100-large", "t4-small", "cpu-basic"]
 NO_JUDGE = ("No judge (ROUGE-L, exact match and loss only)", "")
 
-
-def _token(typed: str | None) -> str | None:
-    return (typed or "").strip() or os.environ.get("HF_TOKEN") or None
 
 
 def _run_id(value) -> int | None:
@@ -129,7 +125,7 @@ def build(ctx: AppContext) -> None:
         with ctx.session() as session:
             evaluation = evaluations.start_evaluation(
                 session, training_job_id=job_id, judge_label=judge_v or None, settings=ctx.settings,
-                harness_tasks=tasks, token=_token(token_v), jobs_root=JOBS_ROOT, actor=actor,
+                harness_tasks=tasks, token=hub_token(token_v), jobs_root=JOBS_ROOT, actor=actor,
                 limit=int(limit_v) if limit_v else None, launcher=where_v or "local",
                 flavor=flavor_v or FLAVORS[0])
             return (*shown(evaluation), evaluation.id, gr.Timer(active=True))
@@ -142,7 +138,7 @@ def build(ctx: AppContext) -> None:
             return (*shown(None), gr.Timer(active=False), gr.skip())
         with ctx.session() as session:
             evaluation = evaluations.refresh_evaluation(session, int(current), jobs_root=JOBS_ROOT,
-                                                        token=_token(token_v))
+                                                        token=hub_token(token_v))
             running = evaluation.status.value in ("queued", "running")
         table = gr.skip() if running else views.runs_frame(listed(dataset_v))
         return (*shown(evaluation), gr.Timer(active=running), table)
@@ -154,7 +150,7 @@ def build(ctx: AppContext) -> None:
             raise InvalidInput("no evaluation is running")
         with ctx.session() as session:
             evaluation = evaluations.cancel_evaluation(session, int(current), jobs_root=JOBS_ROOT, actor=actor,
-                                                       token=_token(token_v))
+                                                       token=hub_token(token_v))
             return (*shown(evaluation), gr.Timer(active=False))
 
     @ctx.friendly
