@@ -108,7 +108,7 @@ def step_plain(n: str, work: str) -> dict:
     return {"records": len(rows), "seconds": seconds, "device": default_device()}
 
 
-def step_ours(url: str, work: str, label: str) -> dict:
+def step_ours(url: str, work: str, label: str, mode: str = "auto") -> dict:
     import numpy as np
     from sqlmodel import select
 
@@ -119,7 +119,7 @@ def step_ours(url: str, work: str, label: str) -> dict:
 
     with session_for(open_database(url)) as session:
         start = time.perf_counter()
-        report = run_dedup(session, dataset="bench", threshold=max(LEVELS))
+        report = run_dedup(session, dataset="bench", threshold=max(LEVELS), mode=mode)
         seconds = time.perf_counter() - start
         exact_groups, fields, records, run_id = len(report.exact_groups), report.fields, report.records, report.run_id
         del report
@@ -136,8 +136,16 @@ def step_ours(url: str, work: str, label: str) -> dict:
 
     embedder = Embedder()
     return {"records": records, "seconds": seconds, "groups": groups, "exact_groups": exact_groups,
-            "run": f"{fields}, model {os.environ.get('EMBED_MODEL') or 'default'}",
+            "run": f"{fields}, model {os.environ.get('EMBED_MODEL') or 'default'}", "mode": report_mode(url, run_id),
             "precision": embedder.precision, "device": embedder.device}
+
+
+def report_mode(url: str, run_id: int) -> str:
+    from db.dedup_tables import DedupRun
+    from db.engine import open_database, session_for
+
+    with session_for(open_database(url)) as session:
+        return session.get(DedupRun, run_id).mode
 
 
 def step_recall(url: str) -> dict:
@@ -347,7 +355,7 @@ def review_report(n: int, vectors_path: Path) -> str:
 
     first = f" (the first {n:,})" if n < 52002 else ""
     why = "" if embedder.precision != "fp32" or embedder.device != "cpu" else (
-        f" (the default here: bf16 only on a CPU with AMX, and this one has {'it' if cpu_has_fast_bf16() else 'none'})")
+        f" (the default here: bf16 only where it is fast, which it {'is' if cpu_has_fast_bf16() else 'is not'} here)")
     say(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start; {len(rows):,} Alpaca "
         f"records{first}; fields instruction+input; {embedder.model_name} {embedder.precision} on "
         f"{embedder.device}{why}; keep order: proposed_keep's rule (all drafts: longest output first). "
@@ -451,12 +459,207 @@ def pair_recall(level: float, label: str, pairs, groups) -> str:
             f"{sum(a in kept and b in kept for a, b, _ in pairs)} pairs of two kept records")
 
 
+# ---- --cascade: the cascade against the reference, SemHash as the peer, then a million records (issue 15) ------
+
+PLANTED_SHARE = 0.05  # past the 52k, this share of the new records are light rewordings of an earlier record
+SAMPLE = 2000  # pairs re-scored by the sentence model for recall and precision at scales (a) cannot reach
+
+
+def rows_mixed(n: int) -> tuple[list[dict], list[tuple[int, int]]]:
+    """(the Alpaca records, and past 52,002 new ones made from them; the planted near-duplicate pairs).
+
+    Each new record either joins two random Alpaca instructions into one ("A B", with A's input, both outputs),
+    or, for PLANTED_SHARE of them, rewords an earlier record (see perturb): the planted near-duplicates, whose
+    positions are returned so recall can be measured where the reference cannot run.
+    """
+    rows = json.loads(ALPACA.read_text())
+    rng, out, planted = random.Random(0), list(rows[:n]), []
+    while len(out) < n:
+        if rng.random() < PLANTED_SHARE:
+            original = rng.randrange(len(out))
+            planted.append((original, len(out)))
+            out.append({**out[original], "instruction": perturb(out[original]["instruction"], rng)})
+        else:
+            a, b = rng.choice(rows), rng.choice(rows)
+            out.append({"instruction": a["instruction"].rstrip() + " " + b["instruction"], "input": a["input"],
+                        "output": a["output"] + "\n\n" + b["output"]})
+    return out, planted
+
+
+def step_prepare_mixed(url: str, n: str, work: str) -> dict:
+    import numpy as np
+
+    from curation.importer import import_files
+    from db.engine import open_database, session_for
+
+    rows, planted = rows_mixed(int(n))
+    path = Path(work) / "records.json"
+    path.write_text(json.dumps(rows))
+    np.save(Path(work) / "planted.npy", np.array(planted, dtype=np.int64).reshape(-1, 2))
+    del rows
+    start = time.perf_counter()
+    with session_for(open_database(url)) as session:
+        report = import_files(session, "bench", [path], keep_duplicates=True)
+    path.unlink()
+    return {"records": report.imported, "seconds": time.perf_counter() - start, "planted": len(planted)}
+
+
+def step_distill(folder: str) -> dict:
+    """The static model distilled from MiniLM into an empty folder: a once-per-machine cost, timed on its own."""
+    os.environ["STATIC_MODELS_DIR"] = folder
+    from curation.static_embeddings import distilled_model
+
+    start = time.perf_counter()
+    model = distilled_model()
+    return {"records": len(model.tokens), "seconds": time.perf_counter() - start}
+
+
+def step_semhash(n: str, work: str) -> dict:
+    """SemHash 0.5 with the same static model: its ANN index (usearch) and its threshold query over the records'
+    instruction and input columns, every neighbour pair at 0.90 kept (not only those its greedy pass removes)."""
+    import numpy as np
+    from semhash import SemHash
+
+    from curation.static_embeddings import distilled_model
+
+    model = distilled_model()
+    rows = rows_at(int(n))
+    records = [{"id": str(i), "instruction": r["instruction"], "input": r["input"]} for i, r in enumerate(rows)]
+    start = time.perf_counter()
+    semhash = SemHash.from_records(records, columns=["instruction", "input"], model=model)
+    neighbours = semhash.index.query_threshold(semhash.index.vectors, threshold=min(LEVELS))
+    seconds = time.perf_counter() - start
+    groups = semhash.index.items  # exact duplicates share one row of the index
+    pairs = {}
+    for row, (found, scores) in enumerate(neighbours):
+        for other, score in zip(found, scores):
+            if other != row:
+                for a in groups[row]:
+                    for b in groups[other]:
+                        key = (min(int(a["id"]), int(b["id"])), max(int(a["id"]), int(b["id"])))
+                        pairs[key] = max(pairs.get(key, 0.0), float(score))
+        for a in groups[row]:
+            for b in groups[row]:
+                if int(a["id"]) < int(b["id"]):
+                    pairs[(int(a["id"]), int(b["id"]))] = 1.0
+    np.save(Path(work) / "semhash_pairs.npy", np.array([(a, b, s) for (a, b), s in sorted(pairs.items())]).reshape(-1, 3))
+    return {"records": len(rows), "seconds": seconds}
+
+
+def step_sampled_recall(url: str, work: str, label: str) -> dict:
+    """Recall on SAMPLE planted pairs and precision on SAMPLE reported pairs, each re-scored by MiniLM fp32."""
+    import numpy as np
+
+    from curation.embeddings import Embedder
+    from curation.services.dedup import live_records
+    from db.engine import open_database, session_for
+
+    rng = np.random.default_rng(0)
+    planted = np.load(Path(work) / "planted.npy")
+    found = np.load(Path(work) / f"ours_{label}_pairs.npy")
+    planted = planted[rng.choice(len(planted), min(SAMPLE, len(planted)), replace=False)]
+    reported = found[rng.choice(len(found), min(SAMPLE, len(found)), replace=False)][:, :2].astype(np.int64)
+    with session_for(open_database(url)) as session:
+        records = live_records(session, 1, discarded=True)
+    embedder, start = Embedder(precision="fp32"), time.perf_counter()
+
+    def scores(pairs: np.ndarray) -> np.ndarray:
+        rows = sorted({int(x) for x in pairs.ravel()})
+        at = {r: k for k, r in enumerate(rows)}
+        parts = [embedder.encode([records[r][f] for r in rows]) for f in ("instruction", "input")]
+        a, b = [at[int(x)] for x in pairs[:, 0]], [at[int(x)] for x in pairs[:, 1]]
+        return np.min([np.einsum("ij,ij->i", p[a], p[b]) for p in parts], axis=0)
+
+    planted_scores, reported_scores = scores(planted), scores(reported)
+    keys = {(int(a), int(b)): float(s) for a, b, s in found}
+    out = {"records": len(records), "seconds": time.perf_counter() - start}
+    for level in LEVELS:
+        wanted = [(int(min(a, b)), int(max(a, b))) for (a, b), s in zip(planted, planted_scores) if s >= level]
+        out[f"recall_{level}"] = sum(keys.get(p, 0.0) >= level for p in wanted) / max(len(wanted), 1)
+        out[f"planted_{level}"] = len(wanted)
+        at_level = [(int(a), int(b)) for a, b in reported if keys[(int(a), int(b))] >= level]
+        sure = {(int(a), int(b)) for (a, b), s in zip(reported, reported_scores) if s >= level - 1e-5}
+        out[f"precision_{level}"] = sum(p in sure for p in at_level) / max(len(at_level), 1)
+    return out
+
+
+STEPS.update({"prepare_mixed": step_prepare_mixed, "distill": step_distill, "semhash": step_semhash,
+              "sampled_recall": step_sampled_recall})
+
+
+def against(work: Path, name: str, reference: str = "plain") -> str:
+    """Pair recall and precision of `name`'s pairs against `reference`'s at each level, in one line."""
+    out = []
+    for level in LEVELS:
+        ours, theirs = pair_set(work, name, level), pair_set(work, reference, level)
+        both = len(ours & theirs)
+        out.append(f"at {level:.2f}: {len(ours):,} pairs, recall {both / max(len(theirs), 1):.3f}, "
+                   f"precision {both / max(len(ours), 1):.3f}")
+    return "; ".join(out)
+
+
+def cascade_report(base: int, scale: int, work: Path) -> None:
+    """Issue 15's figures, each step in its own process: (a) plain, (b) the cascade, (c) the reference pipeline and
+    SemHash over the Alpaca records; then `scale` records, (b) cold and warm."""
+    static_dir = work / "static-models"
+    os.environ["STATIC_MODELS_DIR"] = str(static_dir)  # the steps inherit it: one distilled model for all
+    print(line("distill the static model from MiniLM (once per machine)", run_step("distill", str(static_dir))),
+          flush=True)
+    (work / "base").mkdir()
+    url_b, url_c = f"sqlite:///{work}/base/cascade.db", f"sqlite:///{work}/base/reference.db"
+    print(f"\n== {base:,} Alpaca records", flush=True)
+    print(line("import (not part of the search)", run_step("prepare", url_b, str(base), str(work / "base"))))
+    run_step("prepare", url_c, str(base), str(work / "base"))
+    a = run_step("plain", str(base), str(work / "base"))
+    print(line(f"(a) plain: sentence-transformers fp32 ({a['device']}) + exact top-10", a), flush=True)
+    b = run_step("ours", url_b, str(work / "base"), "cascade_cold", "cascade")
+    print(line(f"(b) the cascade, cold ({b['precision']}, {b['device']})", b), flush=True)
+    print("    against (a): " + against(work / "base", "ours_cascade_cold"), flush=True)
+    bw = run_step("ours", url_b, str(work / "base"), "cascade_warm", "cascade")
+    print(line("(b) the cascade, warm vector cache", bw), flush=True)
+    c = run_step("ours", url_c, str(work / "base"), "reference_cold", "reference")
+    print(line(f"(c) the reference pipeline (before this issue), cold ({c['precision']}, {c['device']})", c), flush=True)
+    print("    against (a): " + against(work / "base", "ours_reference_cold"), flush=True)
+    try:
+        sh = run_step("semhash", str(base), str(work / "base"))
+        print(line("SemHash 0.5, the same static model (usearch index)", sh), flush=True)
+        print("    against (a): " + against(work / "base", "semhash"), flush=True)
+    except SystemExit as exc:  # semhash is a bench-only package: pip install semhash==0.5.0
+        print(f"SemHash: not run ({str(exc).splitlines()[-1]})")
+    print(f"\ntargets at {base:,}: (b) {a['seconds'] / b['seconds']:.2f}x faster than (a) (target >= 5x, "
+          "pair recall and precision >= 0.95 at both levels)", flush=True)
+    if not scale:
+        return
+    (work / "scale").mkdir()
+    url = f"sqlite:///{work}/scale/bench.db"
+    print(f"\n== {scale:,} records: the Alpaca 52k, then new records that join two random Alpaca instructions "
+          f"(with the first one's input), {PLANTED_SHARE:.0%} of them instead a light rewording of an earlier record "
+          "(planted near-duplicates)", flush=True)
+    prep = run_step("prepare_mixed", url, str(scale), str(work / "scale"))
+    print(line(f"import (not part of the search; {prep['planted']:,} planted)", prep), flush=True)
+    cold = run_step("ours", url, str(work / "scale"), "cascade_cold", "cascade")
+    print(line(f"(b) the cascade, cold ({cold['precision']}, {cold['device']})", cold), flush=True)
+    warm = run_step("ours", url, str(work / "scale"), "cascade_warm", "cascade")
+    print(line("(b) the cascade, warm vector cache", warm), flush=True)
+    sampled = run_step("sampled_recall", url, str(work / "scale"), "cascade_cold")
+    for level in LEVELS:
+        print(f"    at {level:.2f}: recall {sampled[f'recall_{level}']:.3f} on the "
+              f"{sampled[f'planted_{level}']:,} of {SAMPLE:,} sampled planted pairs that MiniLM fp32 scores at "
+              f"{level:.2f} or more; precision {sampled[f'precision_{level}']:.3f} on {SAMPLE:,} sampled "
+              "reported pairs re-scored by MiniLM fp32", flush=True)
+    print(f"\ntargets at {scale:,}: cold {cold['seconds'] / 60:.1f} min (target < 30 min) at peak "
+          f"{cold['peak_mb'] / 1024:.1f} GB (target within 8 GB); warm {warm['seconds']:.0f} s (target < 60 s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", type=int, default=52002, help="the first run's record count (fewer: a smoke test)")
     parser.add_argument("--scale", type=int, default=500_000, help="the larger run's record count (0: skip it)")
     parser.add_argument("--plain-at-scale", action="store_true", help="also run (a) at the larger scale (slow)")
     parser.add_argument("--step", nargs="+")
+    parser.add_argument("--cascade", action="store_true",
+                        help="issue 15: the cascade against plain search, the reference pipeline and SemHash at --base, "
+                        "then at --scale (default here 1,000,000) cold and warm")
     parser.add_argument("--review-groups", type=int, nargs="?", const=52002, metavar="N",
                         help="group sizes, connected against review groups, on the first N Alpaca records and on them "
                         "behind a shared preamble; saved to bench/results/review_groups.txt")
@@ -479,6 +682,10 @@ def main() -> None:
 
     print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}")
+    if args.cascade:
+        with tempfile.TemporaryDirectory() as tmp:
+            cascade_report(args.base, 1_000_000 if args.scale == 500_000 else args.scale, Path(tmp))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "base").mkdir()
         base = run_scale(args.base, Path(tmp) / "base", plain=True)

@@ -4,6 +4,7 @@ Plain values in and out: indices into the lists given, pairs as (i, j, score) wi
 """
 from __future__ import annotations
 
+import os
 import re
 from array import array
 from collections import defaultdict
@@ -194,10 +195,45 @@ def semantic_pairs(parts: Sequence[np.ndarray], threshold: float = DEFAULT_THRES
     return list(zip(first.tolist(), second.tolist(), scores.tolist()))
 
 
+def search_device() -> str:
+    """cuda when torch sees a GPU (exact blocked search there: cheap on a GPU, too slow on a CPU), else cpu (faiss)."""
+    from curation.embeddings import default_device
+
+    return os.environ.get("SEARCH_DEVICE") or default_device()
+
+
+GPU_SLACK = 2e-3  # fp16 scores on the GPU can sit this far below the fp32 score; the caller rescores in fp32
+GPU_BLOCK = 4096  # query rows per matrix product: 4,096 x 1M fp16 scores are 8 GB of the GPU's memory
+
+
+def torch_close_pairs(rows: Callable[[int, int], np.ndarray], n: int, dim: int, threshold: float, k: int,
+                       device: str, block: int = GPU_BLOCK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """_close_pairs by exact blocked matrix products in torch: fp16 on a GPU, fp32 on a CPU (where tests run it)."""
+    import torch
+
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    slack = GPU_SLACK if dtype == torch.float16 else 1e-6
+    index = torch.empty((n, dim), dtype=dtype, device=device)
+    for start in range(0, n, block):
+        index[start:start + block] = torch.from_numpy(rows(start, start + block)).to(device=device, dtype=dtype)
+    with torch.inference_mode():
+        for start in range(0, n, block):
+            scores, neighbours = (index[start:start + block] @ index.T).topk(min(k + 1, n), dim=1)
+            scores, neighbours = scores.float().cpu().numpy(), neighbours.cpu().numpy()
+            found, cols = np.nonzero(scores >= threshold - slack)
+            i, j = found + start, neighbours[found, cols]
+            yield i[i != j], j[i != j]
+
+
 def _close_pairs(rows: Callable[[int, int], np.ndarray], n: int, dim: int, threshold: float, k: int,
-                 exact: bool | None, block: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                 exact: bool | None, block: int, device: str | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(i, j) arrays, a block of rows at a time, of each row i and the other rows j its top-k search finds at or
-    above threshold; rows(start, end) gives the float32 vectors of those rows, so no full copy is ever made."""
+    above threshold; rows(start, end) gives the float32 vectors of those rows, so no full copy is ever made.
+    On a GPU (`device` cuda, or search_device() when None) the search is exact, by blocked matrix products."""
+    device = device or search_device()
+    if device.startswith("cuda"):
+        yield from torch_close_pairs(rows, n, dim, threshold, k, device)
+        return
     index = _index(dim, n <= EXACT_SEARCH_LIMIT if exact is None else exact)
     for start in range(0, n, block):
         index.add(rows(start, start + block))
@@ -209,7 +245,7 @@ def _close_pairs(rows: Callable[[int, int], np.ndarray], n: int, dim: int, thres
 
 
 def with_close_neighbour(vectors: np.ndarray, threshold: float, k: int = 10, exact: bool | None = None,
-                         block: int = 32_768) -> np.ndarray:
+                         block: int = 32_768, device: str | None = None) -> np.ndarray:
     """A mask of the rows that have another row at cosine >= threshold (found by either row's top-k search).
 
     Every part of a pair must reach the threshold, so a record whose instruction has no such neighbour is in
@@ -223,13 +259,14 @@ def with_close_neighbour(vectors: np.ndarray, threshold: float, k: int = 10, exa
     def rows(start: int, end: int) -> np.ndarray:
         return np.ascontiguousarray(vectors[start:end], dtype=np.float32)
 
-    for i, j in _close_pairs(rows, n, vectors.shape[1], threshold, k, exact, block):
+    for i, j in _close_pairs(rows, n, vectors.shape[1], threshold, k, exact, block, device):
         close[i] = close[j] = True
     return close
 
 
 def semantic_pair_arrays(parts: Sequence[np.ndarray], threshold: float = DEFAULT_THRESHOLD, k: int = 10,
-                         exact: bool | None = None, block: int = 32_768) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         exact: bool | None = None, block: int = 32_768,
+                         device: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """semantic_pairs as three arrays (first, second, score), sorted by (first, second).
 
     Works a block of rows at a time and keeps no Python object per pair, so 500k records with millions of
@@ -244,7 +281,7 @@ def semantic_pair_arrays(parts: Sequence[np.ndarray], threshold: float = DEFAULT
         return joined_vectors([p[start:end] for p in parts])
 
     keys = [np.minimum(i, j) * n + np.maximum(i, j)
-            for i, j in _close_pairs(rows, n, sum(p.shape[1] for p in parts), threshold, k, exact, block)]
+            for i, j in _close_pairs(rows, n, sum(p.shape[1] for p in parts), threshold, k, exact, block, device)]
     keys = np.unique(np.concatenate(keys))
     first, second = keys // n, keys % n
     lowest = np.empty(len(keys), dtype=np.float32)

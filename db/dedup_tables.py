@@ -42,6 +42,8 @@ class DedupRun(SQLModel, table=True):
     seconds: float = 0.0
     # The sentences saying which shared prefix or suffix the comparison left out; None for a search stored before.
     left_out: Optional[list] = Field(default=None, sa_column=Column(JSON))
+    # How a semantic search found its pairs: reference | cascade | distributed; None for lexical and older runs.
+    mode: Optional[str] = Field(default=None, max_length=20)
     created_by: Optional[str] = None
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -12,6 +13,9 @@ for _key, _value in {
     "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false",
 }.items():
     os.environ.setdefault(_key, _value)
+# The static model is distilled from the bundled MiniLM on first use (a minute or two): once per machine, shared by
+# the test processes (its file lock keeps two from distilling at once), not once per test.
+os.environ.setdefault("STATIC_MODELS_DIR", str(Path(tempfile.gettempdir()) / "instruct-studio-static-models"))
 
 import pytest  # noqa: E402
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.ui_server import SLOW_LOAD
 
 MATCHES = 2000  # lanterns; every 21st record (100 of them) is a river the search leaves out
 
@@ -83,7 +84,7 @@ def ann(studio):
 
     from tests.ui_server import PASSWORDS
 
-    return Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False)
+    return Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False, httpx_kwargs=SLOW_LOAD)
 
 
 def test_browse_through_the_api_gives_page_21_of_2000_matches(ann):

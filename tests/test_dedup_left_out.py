@@ -10,6 +10,7 @@ for _key in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_UPDATE_CHE
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from tests.ui_server import SLOW_LOAD
 
 # Past the model's 256 tokens: left in, every record would embed the same. It opens with a tag, which the
 # Diversity tab must show as text.
@@ -165,7 +166,7 @@ def test_the_diversity_summary_says_what_the_search_left_out(tmp_path):
         ids = add_dataset(session, "demo")
     engine.dispose()
     with running_studio(url) as studio:
-        cura = Client(studio.url, auth=("cura", PASSWORDS["cura"]), verbose=False)
+        cura = Client(studio.url, auth=("cura", PASSWORDS["cura"]), verbose=False, httpx_kwargs=SLOW_LOAD)
         summary, *_ = cura.predict("demo", "Meaning (embeddings)", "Instruction + input", 0.95,
                                    api_name="/diversity_run")
         shown = SENTENCE.replace("<tools>", "&lt;tools&gt;")

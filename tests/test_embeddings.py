@@ -44,10 +44,13 @@ def test_default_model_resolves_to_the_bundled_copy_offline(monkeypatch, tmp_pat
         embeddings.model_source("someone/other-model")
 
 
-def test_bf16_only_where_the_cpu_has_amx():
+def test_bf16_where_the_cpu_has_amx_or_measures_it_fast():
     assert embeddings.cpu_has_fast_bf16({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
-    assert not embeddings.cpu_has_fast_bf16({"avx512f", "avx512_vnni", "avx512_bf16"})  # slower than fp32 there
-    assert not embeddings.cpu_has_fast_bf16(set())
+    avx512_bf16 = {"avx512f", "avx512_vnni", "avx512_bf16"}
+    assert not embeddings.cpu_has_fast_bf16(avx512_bf16, speedup=lambda: 0.67)  # emulated: slower than fp32
+    assert embeddings.cpu_has_fast_bf16(avx512_bf16, speedup=lambda: 2.2)  # native bf16 products
+    assert not embeddings.cpu_has_fast_bf16(set(), speedup=lambda: 5.0)  # no bf16 instructions at all
+    assert embeddings.bf16_matmul_speedup() > 0
 
 
 def test_default_precision_follows_the_hardware(monkeypatch):

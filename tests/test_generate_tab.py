@@ -14,7 +14,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from tests.openai_server import OpenAIServer, Reply  # noqa: E402
-from tests.ui_server import PASSWORDS, running_studio, seed  # noqa: E402
+from tests.ui_server import PASSWORDS, running_studio, seed, SLOW_LOAD  # noqa: E402
 
 SYLLABLES = "ka lo mi re su ta ve no pi da zo fu be ri go la se mo tu ne".split()
 SEEDS = [
@@ -86,7 +86,7 @@ def studio(tmp_path_factory, model_server):
 
 @pytest.fixture(scope="module")
 def clients(studio):
-    return {name: Client(studio.url, auth=(name, PASSWORDS[name]), verbose=False) for name in ("ann", "cura", "root")}
+    return {name: Client(studio.url, auth=(name, PASSWORDS[name]), verbose=False, httpx_kwargs=SLOW_LOAD) for name in ("ann", "cura", "root")}
 
 
 def form(seed_file=None, *, pipeline="self_instruct", dataset="demo", seed_dataset=None, target=12, budget=None,

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.hub_server import HubServer
-from tests.ui_server import PASSWORDS, free_port, seed
+from tests.ui_server import PASSWORDS, free_port, seed, SLOW_LOAD
 
 GOOD = "hf_good_token"
 ROWS = [
@@ -185,7 +185,7 @@ def test_the_import_tab_imports_a_private_hub_dataset_with_a_typed_token(hub, tm
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_serving(url, process)
-        curator = Client(url, auth=("cura", PASSWORDS["cura"]), verbose=False)
+        curator = Client(url, auth=("cura", PASSWORDS["cura"]), verbose=False, httpx_kwargs=SLOW_LOAD)
         form = ["tester/secret", "", "train", "", GOOD, "hubbed", "auto", False, False, "", "", "", "", ""]
         report, *_ = curator.predict(*form, api_name="/import_hub")
         assert "Imported 2 records into hubbed</b> (a new dataset): 0 duplicates skipped, 0 rows rejected." in report

@@ -13,7 +13,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from tests.conftest import FIXTURES  # noqa: E402
-from tests.ui_server import PASSWORDS, running_studio, seed  # noqa: E402
+from tests.ui_server import PASSWORDS, running_studio, seed, SLOW_LOAD  # noqa: E402
 
 NO_MAPPING = ["", "", "", "", ""]  # instruction, input, output, system, category
 TABLE_MAPPING = ["question", "context", "answer", "", "topic"]
@@ -34,7 +34,7 @@ def studio(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clients(studio):
-    return {name: Client(studio.url, auth=(name, PASSWORDS[name]), verbose=False) for name in ("ann", "cura")}
+    return {name: Client(studio.url, auth=(name, PASSWORDS[name]), verbose=False, httpx_kwargs=SLOW_LOAD) for name in ("ann", "cura")}
 
 
 def database(studio, dataset: str | None = None):

@@ -6,6 +6,7 @@ import logging
 import pytest
 
 from tests.test_publish import seed_dataset
+from tests.ui_server import SLOW_LOAD
 
 
 def record_ids(session) -> dict[int, int]:
@@ -122,7 +123,7 @@ def clients(studio_url):
 
     from tests.ui_server import PASSWORDS
 
-    return {name: Client(studio_url, auth=(name, PASSWORDS[name]), verbose=False) for name in ("ann", "cura", "root")}
+    return {name: Client(studio_url, auth=(name, PASSWORDS[name]), verbose=False, httpx_kwargs=SLOW_LOAD) for name in ("ann", "cura", "root")}
 
 
 def test_the_curator_sees_how_many_records_would_go_out(clients):

@@ -12,7 +12,7 @@ from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from tests.openai_server import OpenAIServer, Reply  # noqa: E402
-from tests.ui_server import PASSWORDS, running_studio, seed  # noqa: E402
+from tests.ui_server import PASSWORDS, running_studio, seed, SLOW_LOAD  # noqa: E402
 
 # (instruction, output, the judge's rating). The two France records say the same thing (MiniLM cosine ~0.97):
 # with a diversity threshold of 0.1 DEITA takes the better one and leaves the other out.
@@ -74,7 +74,7 @@ def studio(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cura(studio):
-    return Client(studio.url, auth=("cura", PASSWORDS["cura"]), verbose=False)
+    return Client(studio.url, auth=("cura", PASSWORDS["cura"]), verbose=False, httpx_kwargs=SLOW_LOAD)
 
 
 def test_the_judge_rates_the_dataset_and_the_counter_follows_the_minimum(studio, cura):
@@ -122,7 +122,7 @@ def test_bad_requests_are_said_in_words_and_annotators_are_refused(studio, cura)
         cura.predict("shelf", "", api_name="/quality_score_ifd")
     with pytest.raises(AppError, match="No record of 'shelf' has a 'ifd' score yet"):
         cura.predict("shelf", "x", "ifd", "", "top", 3, 0.1, 0, api_name="/quality_save_selection")
-    annotator = Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False)
+    annotator = Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False, httpx_kwargs=SLOW_LOAD)
     with pytest.raises(AppError, match="Not allowed"):
         annotator.predict("shelf", "Judge", api_name="/quality_score_judge")
     with pytest.raises(AppError, match="Not allowed"):

@@ -18,7 +18,7 @@ from db import repo
 from db.llm_tables import LLMReply
 from db.models import Record, Role
 from tests.openai_server import CutOff, Failure, Garbage, OpenAIServer, Reply
-from tests.ui_server import PASSWORDS, free_port, running_studio, seed
+from tests.ui_server import PASSWORDS, free_port, running_studio, seed, SLOW_LOAD
 
 SECRET = "sk-editor-SECRET-42e1"
 ANN, CURA = Actor("ann", Role.annotator), Actor("cura", Role.curator)
@@ -197,7 +197,7 @@ def studio(tmp_path_factory, app_server, slow_server):
 
 @pytest.fixture(scope="module")
 def ann(studio):
-    return Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False)
+    return Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False, httpx_kwargs=SLOW_LOAD)
 
 
 def draft_output(client, model="Loopback", instruction="Name the capital of France.", output=""):

@@ -9,7 +9,7 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from tests.ui_server import PASSWORDS, running_studio, seed  # noqa: E402
+from tests.ui_server import PASSWORDS, running_studio, seed, SLOW_LOAD  # noqa: E402
 
 
 class RecordedWaits(threading.Event):
@@ -73,7 +73,7 @@ def save(client, record_id, version, dataset, instruction, output):
 
 
 def test_saves_answer_with_the_record_while_the_index_is_still_being_built(studio, slots):
-    ann = Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False)
+    ann = Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False, httpx_kwargs=SLOW_LOAD)
 
     created = save(ann, None, None, "demo", "Name the capital of France, please.", "Paris")
     edited = save(ann, studio.record_id, 1, "demo", "Name the capital city of France.", "Paris")
@@ -86,7 +86,7 @@ def test_saves_answer_with_the_record_while_the_index_is_still_being_built(studi
 
 
 def test_a_save_to_a_dataset_that_does_not_exist_is_refused_before_any_index_work(studio, slots):
-    ann = Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False)
+    ann = Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False, httpx_kwargs=SLOW_LOAD)
 
     with pytest.raises(AppError) as refused:
         save(ann, None, None, "nope", "Say hi.", "Hi")

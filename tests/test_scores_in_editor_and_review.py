@@ -12,6 +12,7 @@ from curation.services.selections import run_selection
 from curation.ui.record_scores import NO_SCORES, NOT_SAVED, scores_markdown, scores_panel, short_score
 from db.models import Record, Role
 from db.score_tables import store_scores
+from tests.ui_server import SLOW_LOAD
 
 ANN = Actor("ann", Role.annotator)
 CURA = Actor("cura", Role.curator)
@@ -228,8 +229,8 @@ def test_the_editor_shows_the_scores_on_open_and_the_queue_orders_by_them(app_se
     from db.engine import open_database, session_for
     from tests.ui_server import PASSWORDS
 
-    ann = Client(app_server.url, auth=("ann", PASSWORDS["ann"]), verbose=False)
-    cura = Client(app_server.url, auth=("cura", PASSWORDS["cura"]), verbose=False)
+    ann = Client(app_server.url, auth=("ann", PASSWORDS["ann"]), verbose=False, httpx_kwargs=SLOW_LOAD)
+    cura = Client(app_server.url, auth=("cura", PASSWORDS["cura"]), verbose=False, httpx_kwargs=SLOW_LOAD)
     ids = []
     for n in range(2):
         saved = ann.predict(None, None, "demo", "", "", f"Question {n}?", "", f"Answer {n}.", "",

@@ -18,6 +18,7 @@ from curation.services.task_instances import live_instances
 from db import repo
 from db.models import Revision, Role
 from tests.openai_server import Failure, OpenAIServer, Reply
+from tests.ui_server import SLOW_LOAD
 
 ANN, BEN = Actor("ann", Role.annotator), Actor("ben", Role.annotator)
 DEFINITION = "Given the name of a country, answer with the name of its capital city."
@@ -226,7 +227,7 @@ def test_a_script_drafts_and_accepts_instances_one_by_one_and_an_explanation_thr
     engine.dispose()
     server.script(Reply(json.dumps(THREE)), Reply("Milan is not the capital of Italy; Rome is."))
     with running_studio(url, llm_models=f"Loopback=openai:tiny@{server.url}") as studio:
-        ann = Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False)
+        ann = Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False, httpx_kwargs=SLOW_LOAD)
         fresh, note = ann.predict(view.id, "Loopback", 3, api_name="/task_draft_instances")
         assert note == "2 proposals to review; 1 left out: its input repeats one the task already has."
         assert [(p["index"], p["input"], p["output"]) for p in fresh["proposals"]] == [
@@ -239,7 +240,7 @@ def test_a_script_drafts_and_accepts_instances_one_by_one_and_an_explanation_thr
             version = shown[1]
         assert [row[1:3] for row in shown[11]["data"]] == [["France", "Paris"], ["Spain", "Madrid"],
                                                            ["Peru", "Lima"]]
-        ben = Client(studio.url, auth=("ben", PASSWORDS["ben"]), verbose=False)
+        ben = Client(studio.url, auth=("ben", PASSWORDS["ben"]), verbose=False, httpx_kwargs=SLOW_LOAD)
         with pytest.raises(Exception, match="annotators edit only their own"):
             ben.predict(view.id, version, fresh["proposals"][0]["cache_key"], 0, "Chile", "Santiago",
                         api_name="/task_accept_instance")

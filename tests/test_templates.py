@@ -324,6 +324,7 @@ from curation.services.annotation import InvalidInput  # noqa: E402
 from curation.services.permissions import Actor, PermissionDenied  # noqa: E402
 from db import repo  # noqa: E402
 from db.models import Record, Role  # noqa: E402
+from tests.ui_server import SLOW_LOAD
 
 CURA, ANN = Actor("cura", Role.curator), Actor("ann", Role.annotator)
 RTE_ROWS = [
@@ -541,8 +542,8 @@ def tab(tmp_path_factory):
                                                             "output": "label"})
     with running_studio(url) as studio:
         yield {"studio": studio, "engine": engine, "folder": folder,
-               "cura": Client(studio.url, auth=("cura", PASSWORDS["cura"]), verbose=False),
-               "ann": Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False)}
+               "cura": Client(studio.url, auth=("cura", PASSWORDS["cura"]), verbose=False, httpx_kwargs=SLOW_LOAD),
+               "ann": Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False, httpx_kwargs=SLOW_LOAD)}
     engine.dispose()
 
 

@@ -13,6 +13,7 @@ import pytest
 from tests.hub_server import HubServer
 from tests.test_publish import GOOD, LOAD_BACK, cli, seed_dataset
 from tests.tiny_model import build_tiny_model
+from tests.ui_server import SLOW_LOAD
 
 pytestmark = pytest.mark.slow
 
@@ -202,13 +203,13 @@ def test_the_tab_offers_each_published_selection_to_train_on(world):
     from tests.ui_server import PASSWORDS, running_studio
 
     with running_studio(world["url"]) as studio:
-        cura = Client(studio.url, auth=("cura", PASSWORDS["cura"]), verbose=False)
+        cura = Client(studio.url, auth=("cura", PASSWORDS["cura"]), verbose=False, httpx_kwargs=SLOW_LOAD)
         offered = cura.predict("demo", "long", api_name="/publish_train_choices")
         assert ([value for _, value in offered["choices"]], offered["value"]) == ([EVERYTHING, "long"], "long")
         offered = cura.predict("demo", "short", api_name="/publish_train_choices")  # never published
         assert ([value for _, value in offered["choices"]], offered["value"]) == ([EVERYTHING, "long"], EVERYTHING)
         with pytest.raises(AppError) as refused:
-            Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False).predict(
+            Client(studio.url, auth=("ann", PASSWORDS["ann"]), verbose=False, httpx_kwargs=SLOW_LOAD).predict(
                 "demo", EVERYTHING, api_name="/publish_train_choices")
         assert str(refused.value) == "Not allowed: this needs the curator role."
         # A selection never published is refused before anything is pushed; the older calls (no "Train on")

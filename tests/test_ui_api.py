@@ -7,7 +7,7 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from tests.ui_server import PASSWORDS, running_studio, seed  # noqa: E402
+from tests.ui_server import PASSWORDS, running_studio, seed, SLOW_LOAD  # noqa: E402
 
 PUBLIC_ENDPOINTS = {
     "/browse", "/record_open", "/record_save", "/record_submit", "/record_approve", "/record_reject",
@@ -36,7 +36,7 @@ def studio(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clients(studio):
-    return {name: Client(studio.url, auth=(name, password), verbose=False) for name, password in PASSWORDS.items()}
+    return {name: Client(studio.url, auth=(name, password), verbose=False, httpx_kwargs=SLOW_LOAD) for name, password in PASSWORDS.items()}
 
 
 def value(update):
@@ -63,9 +63,9 @@ def test_the_api_lists_exactly_the_public_actions(clients):
 
 def test_no_client_gets_in_without_signing_in(studio):
     with pytest.raises(Exception):
-        Client(studio.url, verbose=False).predict("Records", "", "", "", "", "", "Last updated", 1, api_name="/browse")
+        Client(studio.url, verbose=False, httpx_kwargs=SLOW_LOAD).predict("Records", "", "", "", "", "", "Last updated", 1, api_name="/browse")
     with pytest.raises(Exception):
-        Client(studio.url, auth=("ann", "wrong-password"), verbose=False)
+        Client(studio.url, auth=("ann", "wrong-password"), verbose=False, httpx_kwargs=SLOW_LOAD)
 
 
 def test_annotator_saves_submits_and_cannot_approve_then_curator_approves(clients):

@@ -9,7 +9,7 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from tests.ui_server import PASSWORDS, running_studio, seed  # noqa: E402
+from tests.ui_server import PASSWORDS, running_studio, seed, SLOW_LOAD  # noqa: E402
 
 SEMANTIC, BOTH = "Meaning (embeddings)", "Instruction + input"
 # (instruction, output, status): three rewordings pairs (cosine 0.97-1.0 with MiniLM), one exact copy,
@@ -72,7 +72,7 @@ def studio(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clients(studio):
-    return {name: Client(studio.url, auth=(name, PASSWORDS[name]), verbose=False) for name in ("cura", "ann")}
+    return {name: Client(studio.url, auth=(name, PASSWORDS[name]), verbose=False, httpx_kwargs=SLOW_LOAD) for name in ("cura", "ann")}
 
 
 def groups_of(table: dict) -> list[tuple[str, str]]:
@@ -199,7 +199,7 @@ def test_saving_a_near_duplicate_asks_for_confirmation_first(clients, studio):
     from curation.ui.near_duplicate_hint import warm_index
 
     warm_index(studio.context, "demo")  # as the hint does while someone types; a save itself never waits for it
-    annotator = Client(studio.url, auth=("ben", PASSWORDS["ben"]), verbose=False)
+    annotator = Client(studio.url, auth=("ben", PASSWORDS["ben"]), verbose=False, httpx_kwargs=SLOW_LOAD)
     reworded = ("Name the capital of France, please.", "Paris")
 
     def save(api):

@@ -8,6 +8,9 @@ from typing import Iterator
 
 PASSWORDS = {"root": "root-password", "ann": "ann-password", "ben": "ben-password", "cura": "cura-password"}
 ROLES = {"root": "admin", "ann": "annotator", "ben": "annotator", "cura": "curator"}
+# gradio_client's 20 s default can be too short for an app's first answer while two test processes share two busy
+# cores (CI runs pytest -n 2); every test Client takes this instead.
+SLOW_LOAD = {"timeout": 120}
 
 
 @dataclass

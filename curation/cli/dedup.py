@@ -17,6 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lexical", action="store_true", help="use exact ROUGE-L instead of embeddings")
     p.add_argument("--fields", default=None, choices=["instruction", "instruction+input", "record"],
                    help="what must match (default: instruction+input; instruction with --lexical)")
+    p.add_argument("--mode", default="auto", choices=["auto", "cascade", "reference"],
+                   help="cascade: static vectors pick candidates, the sentence model confirms them (fast); "
+                        "reference: the sentence model embeds every record; auto (default): the cascade from "
+                        "10,000 records")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="groups to print (default 20)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.add_argument("--user", default=None, help="who runs the search (recorded with it)")
@@ -51,14 +55,15 @@ def run_dedup(args: argparse.Namespace) -> int:
     with open_session(args) as session, progress_bar("embedding", unit="text") as progress:
         try:
             report = run_dedup(session, dataset=args.dataset, threshold=args.threshold, fields=args.fields,
-                               lexical=args.lexical, by=args.user, progress=progress)
+                               lexical=args.lexical, by=args.user, progress=progress, mode=args.mode)
         except (DedupError, ModelUnavailableError) as exc:
             raise CommandError(str(exc)) from None
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
         return 0
     rule = ">" if report.method == "lexical" else ">="
-    print(f"dataset {report.dataset}: {report.records} records searched in {report.seconds:.1f}s")
+    how = f" ({report.mode} search)" if report.mode else ""
+    print(f"dataset {report.dataset}: {report.records} records searched in {report.seconds:.1f}s{how}")
     _print_groups("exact duplicates", report.exact_groups, args.limit)
     _print_groups(f"near-duplicates ({report.method}, {report.fields}, score {rule} {report.threshold})",
                   report.groups, args.limit)

@@ -14,8 +14,9 @@ import numpy as np
 from sqlalchemy import delete, insert
 from sqlmodel import Session, select
 
-from curation import dedup
+from curation import dedup, dedup_search
 from curation.embeddings import DEFAULT_FIELDS, FIELDS, Embedder, embed_cached, record_parts
+from curation.static_embeddings import StaticEmbedder
 from curation.records import NULL_BYTE, normalize_text, null_byte_reason
 from db import repo
 from db.dedup_tables import DedupRun, DuplicateDecision, DuplicatePair
@@ -30,6 +31,9 @@ PAIR_INSERT_CHUNK = 50_000  # pairs per INSERT: millions of pairs never sit in m
 # the grouping a train/test split needs so that no pair straddles it.
 GROUPINGS = ("review", "connected")
 SHARED_TEXT_SHARE = 0.3  # a prefix or suffix this share of the records carry is left out of the comparison
+# reference: the sentence model embeds every record (the measure of the others); cascade: static vectors pick the
+# candidates and the sentence model embeds only those (dedup_search); auto: the cascade from MIN_RECORDS records.
+MODES = ("auto", "cascade", "reference")
 
 
 class DedupError(ValueError):
@@ -58,6 +62,7 @@ class DedupReport:
     groups: list[DuplicateGroup]
     highest_score: float | None = None
     left_out: list[str] = field(default_factory=list)  # what compared_texts cut from every record, in words
+    mode: str | None = None  # how a semantic search found its pairs (MODES, or "distributed"); None for lexical
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,36 +220,12 @@ def part_vectors(session: Session, records: list, fields: str, embedder: Embedde
 
 def _semantic_pairs(session: Session, texts: list[tuple[str, ...]], fields: str, embedder: Embedder, floor: float,
                     progress: Progress | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs (indices into texts, each a record's compared parts; score) at or above `floor` on every part.
+    """The reference search (dedup_search.staged_pair_arrays) with vectors from the cache: indices into texts."""
+    return dedup_search.staged_pair_arrays(texts, _cached_embed(session, embedder), floor, progress)
 
-    Instructions are embedded first; only records whose instruction has a neighbour at `floor` can be in a
-    pair, so only theirs get the other parts embedded (on the Alpaca 52k that skips most inputs, the longest
-    texts: bench/results/dedup.txt). The search then runs over those records alone.
-    """
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    n, rest = len(texts), len(FIELDS[fields]) - 1
 
-    def phase(start: int, share: int) -> Progress | None:
-        """Progress of one embedding step as its share of the bar (instructions: n of n*(rest+1) steps)."""
-        if progress is None:
-            return None
-        return lambda done, of: progress(start + done * share // max(of, 1), n * (rest + 1))
-
-    if n < 2:
-        return empty
-    instructions = embed_cached(session, embedder, [t[0] for t in texts], phase(0, n))
-    if not rest:
-        return dedup.semantic_pair_arrays([instructions], floor)
-    candidates = np.flatnonzero(dedup.with_close_neighbour(instructions, floor))
-    if len(candidates) < 2:
-        return empty
-    instructions = instructions[candidates] if len(candidates) < n else instructions  # the rest is freed here
-    more = [texts[i][p] for i in candidates for p in range(1, rest + 1)]
-    del texts
-    others = embed_cached(session, embedder, more, phase(n, n * rest)).reshape(len(candidates), rest, -1)
-    parts = [instructions] + [others[:, p] for p in range(rest)]
-    first, second, scores = dedup.semantic_pair_arrays(parts, floor)
-    return candidates[first], candidates[second], scores
+def _cached_embed(session: Session, embedder: Embedder):
+    return lambda texts, progress: embed_cached(session, embedder, texts, progress)
 
 
 def added_by_job(groups: list[DuplicateGroup], job_id: int | None) -> list[DuplicateGroup]:
@@ -275,10 +256,42 @@ def _search_records(session: Session, dataset_id: int, fields: str) -> list[dict
             for r in rows]
 
 
+def search_mode(mode: str | None, records: int) -> str:
+    """The semantic search a request runs: `mode` as asked, or for "auto" the cascade from MIN_RECORDS records on."""
+    mode = mode or "auto"
+    if mode not in MODES:
+        raise DedupError(f"unknown search mode {mode!r}: choose one of {', '.join(MODES)}")
+    if mode == "auto":
+        return "cascade" if records >= dedup_search.MIN_RECORDS else "reference"
+    return mode
+
+
+def _cascade_pairs(session: Session, texts: list[tuple[str, ...]], fields: str, embedder: Embedder,
+                   static: StaticEmbedder, floor: float, progress: Progress | None):
+    """The cascade (dedup_search.cascade_pair_arrays), sentence-model vectors from the cache: indices into texts."""
+    n, width = len(texts), len(FIELDS[fields])
+    if n < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    # the bar: the static look over every text is its first tenth, the sentence model's work the rest
+    static_progress = (lambda done, of: progress(done * (n // 10) // max(of, 1), n)) if progress else None
+    confirm_progress = (lambda done, of: progress(n // 10 + done * (n - n // 10) // max(of, 1), n)) \
+        if progress else None
+    vectors = static.encode([t for parts in texts for t in parts], static_progress).reshape(n, width, -1)
+    found = dedup_search.cascade_pair_arrays(texts, [vectors[:, p] for p in range(width)],
+                                             _cached_embed(session, embedder), floor, progress=confirm_progress)
+    if progress:
+        progress(n, n)
+    return found
+
+
 def run_dedup(session: Session, *, dataset: str, threshold: float | None = None, fields: str | None = None,
               lexical: bool = False, embedder: Embedder | None = None, by: str | None = None,
-              progress: Progress | None = None) -> DedupReport:
-    """Search a dataset for near-duplicates (semantic by default, or Self-Instruct's ROUGE-L rule), store and group them."""
+              progress: Progress | None = None, mode: str | None = None,
+              static: StaticEmbedder | None = None) -> DedupReport:
+    """Search a dataset for near-duplicates (semantic by default, or Self-Instruct's ROUGE-L rule), store and group them.
+
+    `mode` (MODES) says how a semantic search finds its pairs; the run records which one did.
+    """
     method = "lexical" if lexical else "semantic"
     fields = fields or ("instruction" if lexical else DEFAULT_FIELDS)
     threshold = threshold if threshold is not None else (dedup.SELF_INSTRUCT_ROUGE if lexical else dedup.DEFAULT_THRESHOLD)
@@ -298,8 +311,12 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
         found = dedup.lexical_pair_arrays(texts, floor, progress=progress)
     else:
         embedder = embedder or Embedder()
-        run.model, run.precision = embedder.model_name, embedder.precision
-        found = _semantic_pairs(session, compared, fields, embedder, floor, progress)
+        run.model, run.precision, run.mode = embedder.model_name, embedder.precision, search_mode(mode, len(records))
+        if run.mode == "cascade":
+            static = static or StaticEmbedder(embedder.model_name)
+            found = _cascade_pairs(session, compared, fields, embedder, static, floor, progress)
+        else:
+            found = _semantic_pairs(session, compared, fields, embedder, floor, progress)
     ids = np.array([r["id"] for r in records], dtype=np.int64)
     del records, compared
     first, second, scores = ids[found[0]], ids[found[1]], found[2]
@@ -316,7 +333,7 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
     return DedupReport(dataset, method, fields, threshold, run.record_count, run.seconds, run.id,
                        exact_duplicate_groups(session, dataset=dataset),
                        duplicate_groups(session, dataset=dataset, method=method, threshold=threshold),
-                       highest_score=highest, left_out=left_out)
+                       highest_score=highest, left_out=left_out, mode=run.mode)
 
 
 def latest_run(session: Session, *, dataset: str, method: str = "semantic") -> DedupRun | None:

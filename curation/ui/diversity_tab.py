@@ -19,6 +19,7 @@ from curation.services import dedup as dedup_service
 from curation.services import generation
 from curation.services.permissions import authorize
 from curation.ui import diversity_plots as plots
+from curation.ui import distributed_panel
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext
 from curation.ui.near_duplicate_hint import forget_indexes, open_record_on_click, shared_embedder
@@ -30,6 +31,7 @@ TAB_ORDER = 60
 TAB_ROLES = ("curator",)  # admins see every tab; the handlers check roles themselves
 FIELDS = {"Instruction": "instruction", "Instruction + input": "instruction+input", "Whole record": "record"}
 METHODS = {"Meaning (embeddings)": "semantic", "Wording (ROUGE-L, Self-Instruct)": "lexical"}
+SEARCHES = {"Auto": "auto", "Cascade (fast)": "cascade", "Reference (every record)": "reference"}
 DEFAULT_THRESHOLDS = {"semantic": dedup.DEFAULT_THRESHOLD, "lexical": dedup.SELF_INSTRUCT_ROUGE}
 
 
@@ -86,6 +88,7 @@ def build(ctx: AppContext) -> None:
                           elem_id="diversity-fields")
         threshold = gr.Slider(0.5, 1.0, value=dedup.DEFAULT_THRESHOLD, step=0.01, label="Similarity threshold",
                               scale=2, elem_id="diversity-threshold")
+        search_mode = gr.Dropdown(list(SEARCHES), value="Auto", label="Search", scale=1, elem_id="diversity-search")
         with gr.Column(scale=1, min_width=170):
             run_btn = gr.Button("Find duplicates", variant="primary", elem_id="diversity-run")
             gr.Markdown("0.95: rewordings of one task · 0.90: same intent", elem_classes=["hint"])
@@ -196,8 +199,8 @@ def build(ctx: AppContext) -> None:
 
     @ctx.friendly
     @_said
-    def diversity_run(dataset_v, method_v, fields_v, threshold_v, job_v=None, request: gr.Request = None,
-                      progress=gr.Progress()):
+    def diversity_run(dataset_v, method_v, fields_v, threshold_v, job_v=None, mode_v=None,
+                      request: gr.Request = None, progress=gr.Progress()):
         """Search the dataset for duplicates (embeddings or ROUGE-L), store the pairs, show the groups."""
         actor = curator(request)
         if not dataset_v:
@@ -213,7 +216,7 @@ def build(ctx: AppContext) -> None:
             dedup_service.run_dedup(session, dataset=dataset_v, threshold=float(threshold_v),
                                     fields=FIELDS.get(fields_v, fields_v), lexical=method_v == "lexical",
                                     embedder=None if method_v == "lexical" else shared_embedder(ctx),
-                                    by=actor.name, progress=report)
+                                    by=actor.name, progress=report, mode=SEARCHES.get(mode_v, mode_v) or None)
         return (*groups_view(dataset_v, method_v, threshold_v, job_v=job_v), *decisions_view(dataset_v))
 
     @ctx.friendly
@@ -355,7 +358,8 @@ def build(ctx: AppContext) -> None:
                     show_progress="minimal")
     coverage_btn.click(diversity_coverage, [dataset, color_by], coverage_out, api_name="diversity_coverage",
                        show_progress_on=[map_plot], **heavy)
-    run_btn.click(diversity_run, [dataset, method, fields, threshold, job_filter], [*view, *decisions_out],
+    run_btn.click(diversity_run, [dataset, method, fields, threshold, job_filter, search_mode],
+                  [*view, *decisions_out],
                   api_name="diversity_run", show_progress_on=[summary], **heavy).success(
         diversity_flags, [dataset], [flags_plot, flags_table], **private).success(
         diversity_coverage, [dataset, color_by], coverage_out, show_progress_on=[map_plot], api_visibility="private",
@@ -378,6 +382,8 @@ def build(ctx: AppContext) -> None:
                    api_name="diversity_undo", show_progress="minimal")
     color_by.input(lambda report, color: plots.map_figure(report, color), [report_state, color_by], [map_plot],
                    **private)
+    distributed_panel.build(ctx, dataset, fields=fields, threshold=threshold,
+                            show_groups=(diversity_groups, [dataset, method, threshold, job_filter], view))
     # Groups and flags take a second or more at 100k records: read when the tab is first opened, not at sign-in.
     opened = gr.State(False)
     opened_outputs = [dataset, *view, *decisions_out, flags_plot, flags_table, *coverage_out, job_filter, opened]
