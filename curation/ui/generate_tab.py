@@ -163,14 +163,18 @@ def build(ctx: AppContext) -> None:
     def job_view(actor, current) -> tuple:
         """(job id, line, bar, report, jobs table, timer) of job `current` (None: nothing chosen)."""
         with ctx.session() as session:
-            table = jobs_frame(generation.list_jobs(session, actor))
             if not current:
+                table = jobs_frame(generation.list_jobs(session, actor))
                 return None, job_line(None), progress_html(0, 0), "", table, gr.Timer(active=False)
             try:
                 job = generation.get_job(session, int(current))
             except NotFoundError as gone:  # said once, and the timer stops (no toast every second)
+                table = jobs_frame(generation.list_jobs(session, actor))
                 return None, f"Not found: {gone}.", progress_html(0, 0), "", table, gr.Timer(active=False)
             state = generation.job_state(job)
+            # the table is read after the job, so it is never older than the line above it (a job finishing
+            # between the two reads showed "completed" over a row still "running")
+            table = jobs_frame(generation.list_jobs(session, actor))
             return (job.id, job_line(job), progress_html(job.kept, job.target, state), report_html(job), table,
                     gr.Timer(active=state in FOLLOWING))
 

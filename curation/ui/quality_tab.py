@@ -363,6 +363,9 @@ def build(ctx: AppContext) -> None:
     # Public listeners before private ones of the same function: the first registered takes its api_name.
     heavy = dict(concurrency_limit=1, concurrency_id="quality-heavy")  # two cores: one model at a time
     quiet = dict(api_visibility="private", show_progress="hidden")
+    # Previews run one at a time in the order asked: two at once could end out of order, and the page would then
+    # show the recipe before the last change (seen under load: the minimum's preview over the budget's).
+    in_order = dict(concurrency_limit=1, concurrency_id="quality-preview")
     dataset.input(quality_view, [dataset, score, minimum], view_outputs, api_name="quality_view",
                   show_progress_on=[summary])
     minimum.change(quality_counter, [state, score, minimum], [histogram, counter], api_name="quality_counter",
@@ -378,12 +381,12 @@ def build(ctx: AppContext) -> None:
                      show_progress="minimal")
     for control in (budget, spread, minimum):
         control.release(quality_preview, preview_inputs, [preview, taken_state], show_progress="hidden",
-                        trigger_mode="always_last", **({"api_name": "quality_preview"} if control is budget
+                        trigger_mode="always_last", **in_order, **({"api_name": "quality_preview"} if control is budget
                                                        else {"api_visibility": "private"})).then(
             redraw_map, [report_state, score, taken_state], [map_plot], **quiet)
     for control in (method, order_by):
         (control.input if control is method else control.submit)(
-            quality_preview, preview_inputs, [preview, taken_state], **quiet).then(
+            quality_preview, preview_inputs, [preview, taken_state], **quiet, **in_order).then(
             redraw_map, [report_state, score, taken_state], [map_plot], **quiet)
     chosen.input(quality_left_out, [dataset, chosen], [left_out], api_name="quality_left_out",
                  show_progress="hidden")
