@@ -18,7 +18,7 @@ ALPACA = SHARED_DATA / "alpaca_format" / "stanford_alpaca_52k.json"
 def embedder():
     from curation.embeddings import Embedder
 
-    return Embedder(device="cpu", precision="fp32")
+    return Embedder(device="cpu")  # the default precision: bf16 where this CPU runs it fast
 
 
 @pytest.fixture(scope="module")

@@ -98,8 +98,9 @@ def searched(studio):
 
     session = studio.session
     add_dataset(session, "alpaca", alpaca_rows(2000, 50))
+    # fp32 on both sides: bf16 vectors shift with the batch a text lands in (up to 6e-4 here), fp32 ones do not
     search = start_distributed_search(session, actor("curator"), dataset="alpaca", threshold=0.90, tasks=2,
-                                      workers=2, work_root=studio.jobs)
+                                      workers=2, work_root=studio.jobs, precision="fp32")
     started = time.monotonic()
     state = follow(session, search.id)
     seconds = time.monotonic() - started

@@ -25,7 +25,7 @@ def alpaca_vectors() -> np.ndarray:
 
     rows = json.loads(ALPACA.read_text())[:RECORDS]
     texts = sorted({r[part] for r in rows for part in ("instruction", "input")})
-    vector_of = dict(zip(texts, Embedder(device="cpu", precision="fp32").encode(texts)))
+    vector_of = dict(zip(texts, Embedder(device="cpu").encode(texts)))
     return dedup.joined_vectors([np.stack([vector_of[r[part]] for r in rows]) for part in ("instruction", "input")])
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from curation.distributed import job as search_job
-from curation.embeddings import DEFAULT_FIELDS, DEFAULT_MODEL, FIELDS
+from curation.embeddings import DEFAULT_FIELDS, DEFAULT_MODEL, FIELDS, default_device, default_precision
 from curation.services import dedup as dedup_service
 from curation.services.permissions import Actor, PermissionDenied
 from curation.training.launchers import LocalLauncher, start_supervised
@@ -71,10 +71,12 @@ def _write_shards(work: Path, ids: list[int], compared: list[tuple[str, ...]], t
 def start_distributed_search(session: Session, actor: Actor | None, *, dataset: str, threshold: float | None = None,
                              fields: str | None = None, tasks: int = 2, executor: str = "local",
                              work_root: str | Path = "data/jobs", workers: int = -1, model: str | None = None,
-                             precision: str = "fp32", partition: str | None = None,
+                             precision: str | None = None, partition: str | None = None,
                              env: dict[str, str] | None = None) -> DistributedSearch:
     """Export the dataset's compared texts as `tasks` shards, start the engine's job on them; returns the row."""
     _may_search(actor)
+    # the studio's own default (bf16 where this CPU runs it fast, else fp32), fixed in the spec so every task agrees
+    precision = precision or default_precision(default_device())
     fields = fields or DEFAULT_FIELDS
     threshold = dedup_service.dedup.DEFAULT_THRESHOLD if threshold is None else float(threshold)
     if fields not in FIELDS:
