@@ -92,3 +92,11 @@ def session(engine):
 
     with session_for(engine) as session:
         yield session
+
+
+def pytest_collection_modifyitems(config, items):
+    """Modules with a slow test run first, each module's tests kept together and in order: CI's two processes
+    (scripts/test.sh -n 2 --dist loadfile) take modules in this order, so the long ones no longer start last and
+    leave one process working alone at the end."""
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow_modules)  # a stable sort: order otherwise kept

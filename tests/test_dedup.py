@@ -133,8 +133,9 @@ def test_rouge_l_equals_rouge_score_on_1000_alpaca_pairs():
 
 
 @requires_shared_data
-def test_alpaca_52k_has_no_instruction_pair_above_the_self_instruct_rule():
-    instructions = [r["instruction"] for r in json.loads(ALPACA.read_text())]
+def test_alpaca_has_no_instruction_pair_above_the_self_instruct_rule():
+    # The first 20,000 (all 52,002 take a minute of CI; bench/dedup.py's (d) checks them all: 1,461 at exactly 0.7)
+    instructions = [r["instruction"] for r in json.loads(ALPACA.read_text())[:20_000]]
     pairs = dedup.lexical_pairs(instructions, 0.7)
     assert pairs and all(score == 0.7 for _, _, score in pairs)  # the highest pair scores exactly 0.7
 

@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from tests.conftest import SHARED_DATA, requires_shared_data
 
-pytestmark = requires_shared_data
+pytestmark = [requires_shared_data, pytest.mark.slow]
 ALPACA = SHARED_DATA / "alpaca_format" / "stanford_alpaca_52k.json"
 JOB_SECONDS = 240  # a bound, not an expectation: the job takes well under a minute once the static model exists
 

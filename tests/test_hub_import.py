@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -138,6 +140,16 @@ def test_a_private_repo_takes_the_token_as_publishing_does(hub, sqlite_url, tmp_
     assert [r[0] for r in stored(sqlite_url, "secret")] == ["Name the capital of Kenya.", "Add the numbers."]
 
 
+@pytest.fixture(scope="module")
+def kept_database(hub, tmp_path_factory) -> Path:
+    """A database holding dataset "kept" (tester/labelled@v1, imported by the command line), copied by each case
+    below rather than imported again (one command-line process fewer per case)."""
+    folder = tmp_path_factory.mktemp("kept")
+    done = cli(f"sqlite:///{folder / 'studio.db'}", client_env(hub, folder), "hub:tester/labelled@v1", "--dataset", "kept")
+    assert done.returncode == 0, done.stderr
+    return folder / "studio.db"
+
+
 @pytest.mark.parametrize("args, token, message", [
     (["hub:tester/nope"], GOOD, "dataset tester/nope was not found on the Hub (or the token may not read it)"),
     (["hub:tester/labelled@v9"], None, "dataset tester/labelled has no revision 'v9' (branches: main; tags: v1)"),
@@ -149,10 +161,12 @@ def test_a_private_repo_takes_the_token_as_publishing_does(hub, sqlite_url, tmp_
                                                       "of alpaca, dolly, self-instruct, sharegpt, messages, "
                                                       "prompt-completion, not 'csv'"),
 ])
-def test_a_bad_hub_source_exits_2_in_words_and_writes_nothing(hub, sqlite_url, tmp_path, args, token, message):
+def test_a_bad_hub_source_exits_2_in_words_and_writes_nothing(hub, kept_database, sqlite_url, tmp_path, args, token,
+                                                              message):
     env = client_env(hub, tmp_path, token=token)
-    assert cli(sqlite_url, env, "hub:tester/labelled@v1", "--dataset", "kept").returncode == 0
+    shutil.copy(kept_database, sqlite_url.removeprefix("sqlite:///"))
     before = counts(sqlite_url)
+    assert any(before.values())  # the kept dataset is there
     # With a good file after it: the whole command is refused.
     refused = cli(sqlite_url, env, args[0], str(REPO / "tests" / "fixtures" / "dolly_small.jsonl"), *args[1:],
                   "--dataset", "kept")

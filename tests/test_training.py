@@ -194,6 +194,7 @@ def run_process_group(command: list[str], env: dict, timeout: float = 180) -> su
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_give_the_same_losses_as_one_with_twice_the_batch(tiny_model, tmp_path):
     rows = tmp_path / "rows.jsonl"
     with rows.open("w") as out:
