@@ -237,3 +237,6 @@ def test_a_request_the_engine_cannot_run_is_refused_before_anything_starts(studi
     with pytest.raises(DistributedSearchError, match="^a Slurm search needs a partition$"):
         start_distributed_search(studio.session, actor("curator"), dataset="alpaca", executor="slurm",
                                  work_root=studio.jobs)
+    with pytest.raises(DistributedSearchError, match="^a search on Hugging Face Jobs needs its shards on the Hub"):
+        start_distributed_search(studio.session, actor("curator"), dataset="alpaca", executor="hf-jobs",
+                                 work_root=studio.jobs)

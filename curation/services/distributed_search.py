@@ -89,6 +89,9 @@ def start_distributed_search(session: Session, actor: Actor | None, *, dataset: 
         raise DistributedSearchError(f"tasks must be between 1 and 1024, got {tasks}")
     if executor == "slurm" and not partition:
         raise DistributedSearchError("a Slurm search needs a partition")
+    if executor == "hf-jobs":  # its tasks would read shards from this machine's disk, which a Job cannot reach
+        raise DistributedSearchError("a search on Hugging Face Jobs needs its shards on the Hub, which the studio does "
+                                     "not write yet: run it here (local) or on Slurm")
     dataset_id = dedup_service.dataset_id_of(session, dataset)
     records = dedup_service._search_records(session, dataset_id, fields)
     if len(records) < 2:

@@ -17,7 +17,8 @@ from curation.services.permissions import Role
 from curation.ui.context import AppContext
 from curation.ui.publish_tab import JOBS_ROOT
 
-ENGINES = [("This machine (datatrove local)", "local"), ("Slurm", "slurm"), ("Hugging Face Jobs", "hf-jobs")]
+# Hugging Face Jobs is not offered yet: its tasks would need the shards on the Hub (the service says so)
+ENGINES = [("This machine (datatrove local)", "local"), ("Slurm", "slurm")]
 FIELDS = {"Instruction": "instruction", "Instruction + input": "instruction+input", "Whole record": "record"}
 FOLLOWING = ("queued", "running")
 
