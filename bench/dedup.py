@@ -117,9 +117,17 @@ def step_ours(url: str, work: str, label: str, mode: str = "auto") -> dict:
     from db.engine import open_database, session_for
     from db.models import Record
 
+    log, said = (Path(work) / f"progress_{label}.log").open("w"), [-1]
+
+    def progress(done: int, of: int) -> None:  # the bar's steps with times, to see a long run's phases afterwards
+        if done * 50 // max(of, 1) > said[0]:
+            said[0] = done * 50 // max(of, 1)
+            log.write(f"{time.perf_counter() - start:8.1f} s  {done:,} of {of:,}\n")
+            log.flush()
+
     with session_for(open_database(url)) as session:
         start = time.perf_counter()
-        report = run_dedup(session, dataset="bench", threshold=max(LEVELS), mode=mode)
+        report = run_dedup(session, dataset="bench", threshold=max(LEVELS), mode=mode, progress=progress)
         seconds = time.perf_counter() - start
         exact_groups, fields, records, run_id = len(report.exact_groups), report.fields, report.records, report.run_id
         del report
@@ -605,6 +613,14 @@ def cascade_report(base: int, scale: int, work: Path) -> None:
     os.environ["STATIC_MODELS_DIR"] = str(static_dir)  # the steps inherit it: one distilled model for all
     print(line("distill the static model from MiniLM (once per machine)", run_step("distill", str(static_dir))),
           flush=True)
+    if base:
+        base_report(base, work)
+    if scale:
+        scale_report(scale, work)
+
+
+def base_report(base: int, work: Path) -> None:
+    """(a) plain, (b) the cascade cold and warm, (c) the reference pipeline and SemHash over `base` Alpaca records."""
     (work / "base").mkdir()
     url_b, url_c = f"sqlite:///{work}/base/cascade.db", f"sqlite:///{work}/base/reference.db"
     print(f"\n== {base:,} Alpaca records", flush=True)
@@ -628,8 +644,10 @@ def cascade_report(base: int, scale: int, work: Path) -> None:
         print(f"SemHash: not run ({str(exc).splitlines()[-1]})")
     print(f"\ntargets at {base:,}: (b) {a['seconds'] / b['seconds']:.2f}x faster than (a) (target >= 5x, "
           "pair recall and precision >= 0.95 at both levels)", flush=True)
-    if not scale:
-        return
+
+
+def scale_report(scale: int, work: Path) -> None:
+    """`scale` mixed records (rows_mixed): (b) cold, then warm, then recall and precision on samples."""
     (work / "scale").mkdir()
     url = f"sqlite:///{work}/scale/bench.db"
     print(f"\n== {scale:,} records: the Alpaca 52k, then new records that join two random Alpaca instructions "
@@ -660,6 +678,8 @@ def main() -> None:
     parser.add_argument("--cascade", action="store_true",
                         help="issue 15: the cascade against plain search, the reference pipeline and SemHash at --base, "
                         "then at --scale (default here 1,000,000) cold and warm")
+    parser.add_argument("--work", metavar="DIR", help="with --cascade: a new folder to work in and keep (default: "
+                        "a temporary one); --base 0 runs only the --scale part")
     parser.add_argument("--review-groups", type=int, nargs="?", const=52002, metavar="N",
                         help="group sizes, connected against review groups, on the first N Alpaca records and on them "
                         "behind a shared preamble; saved to bench/results/review_groups.txt")
@@ -683,8 +703,13 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}")
     if args.cascade:
-        with tempfile.TemporaryDirectory() as tmp:
-            cascade_report(args.base, 1_000_000 if args.scale == 500_000 else args.scale, Path(tmp))
+        scale = 1_000_000 if args.scale == 500_000 else args.scale
+        if args.work:  # kept afterwards: a long run's databases and pairs stay there to look at
+            Path(args.work).mkdir(parents=True, exist_ok=False)
+            cascade_report(args.base, scale, Path(args.work))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                cascade_report(args.base, scale, Path(tmp))
         return
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "base").mkdir()

@@ -76,3 +76,20 @@ class DuplicateDecision(SQLModel, table=True):
     decided_at: datetime = Field(default_factory=utcnow)
     undone_by: Optional[str] = None
     undone_at: Optional[datetime] = None
+
+
+class SearchedRecords(SQLModel, table=True):
+    """What one semantic dedup run compared, so the next run over the same dataset searches only what changed.
+
+    `arrays` is an .npz: `ids` (record ids, id order), `hashes` (a 64-bit hash of each record's compared text)
+    and `candidates` (whether the cascade's static look flagged the record; all true for the reference search).
+    Kept apart from dedup_run so listing runs never loads it (16 bytes a record: 1M records are about 17 MB).
+    """
+
+    __tablename__ = "dedup_searched"
+
+    run_id: int = Field(foreign_key="dedup_run.id", primary_key=True, ondelete="CASCADE")
+    # The run whose pairs this one carried over for the records that had not changed; None for a full search.
+    based_on: Optional[int] = None
+    searched: int = 0  # records this run searched anew (all of them for a full search)
+    arrays: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -64,6 +64,9 @@ def run_dedup(args: argparse.Namespace) -> int:
     rule = ">" if report.method == "lexical" else ">="
     how = f" ({report.mode} search)" if report.mode else ""
     print(f"dataset {report.dataset}: {report.records} records searched in {report.seconds:.1f}s{how}")
+    if report.carried_from is not None:  # a re-run: only what changed was searched
+        print(f"only the {report.searched} records changed since search #{report.carried_from} were searched "
+              "again; its other pairs were kept")
     _print_groups("exact duplicates", report.exact_groups, args.limit)
     _print_groups(f"near-duplicates ({report.method}, {report.fields}, score {rule} {report.threshold})",
                   report.groups, args.limit)

@@ -6,6 +6,7 @@ discarded records drop out, and records marked "not duplicates" are never paired
 """
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -19,7 +20,7 @@ from curation.embeddings import DEFAULT_FIELDS, FIELDS, Embedder, embed_cached, 
 from curation.static_embeddings import StaticEmbedder
 from curation.records import NULL_BYTE, normalize_text, null_byte_reason
 from db import repo
-from db.dedup_tables import DedupRun, DuplicateDecision, DuplicatePair
+from db.dedup_tables import DedupRun, DuplicateDecision, DuplicatePair, SearchedRecords
 from db.models import Record, RecordStatus, utcnow
 
 Progress = Callable[[int, int], None]
@@ -63,6 +64,10 @@ class DedupReport:
     highest_score: float | None = None
     left_out: list[str] = field(default_factory=list)  # what compared_texts cut from every record, in words
     mode: str | None = None  # how a semantic search found its pairs (MODES, or "distributed"); None for lexical
+    # A re-run that searched only what changed: the run whose other pairs it carried over, and how many records
+    # it searched anew (None: a full search).
+    carried_from: int | None = None
+    searched: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -203,7 +208,7 @@ def left_out_of_comparison(session: Session, *, dataset: str, fields: str | None
     What the latest search left out is on its run (DedupRun.left_out); this is for a search not yet run.
     """
     fields = fields or DEFAULT_FIELDS
-    return shared_parts(_search_records(session, dataset_id_of(session, dataset), fields), fields)[1]
+    return shared_parts(searched_records(session, dataset_id_of(session, dataset), fields), fields)[1]
 
 
 def part_vectors(session: Session, records: list, fields: str, embedder: Embedder,
@@ -248,7 +253,7 @@ def exact_duplicate_groups(session: Session, *, dataset: str, added_by: int | No
     return added_by_job(_groups(session, dataset_id, "exact", _usable(session, dataset_id, pairs, live)), added_by)
 
 
-def _search_records(session: Session, dataset_id: int, fields: str) -> list[dict[str, Any]]:
+def searched_records(session: Session, dataset_id: int, fields: str) -> list[dict[str, Any]]:
     """Every record of the dataset, discarded ones too (so an undone discard needs no new search), id order."""
     columns = [Record.id, Record.instruction, Record.input] + ([Record.outputs] if fields == "record" else [])
     rows = _rows(session, select(*columns).where(Record.dataset_id == dataset_id).order_by(Record.id))
@@ -277,11 +282,92 @@ def _cascade_pairs(session: Session, texts: list[tuple[str, ...]], fields: str, 
     confirm_progress = (lambda done, of: progress(n // 10 + done * (n - n // 10) // max(of, 1), n)) \
         if progress else None
     vectors = static.encode([t for parts in texts for t in parts], static_progress).reshape(n, width, -1)
-    found = dedup_search.cascade_pair_arrays(texts, [vectors[:, p] for p in range(width)],
-                                             _cached_embed(session, embedder), floor, progress=confirm_progress)
+    found, rows = dedup_search.cascade_search(texts, [vectors[:, p] for p in range(width)],
+                                              _cached_embed(session, embedder), floor, progress=confirm_progress)
     if progress:
         progress(n, n)
-    return found
+    candidates = np.zeros(n, dtype=bool)
+    candidates[rows] = True
+    return found, candidates
+
+
+# ---- re-runs: search only the records that changed since the last run ----------------------------------
+
+def _pack(ids: np.ndarray, hashes: np.ndarray, candidates: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, ids=ids, hashes=hashes, candidates=candidates)
+    return buffer.getvalue()
+
+
+def _unpack(blob: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    with np.load(io.BytesIO(blob)) as arrays:
+        return arrays["ids"], arrays["hashes"], arrays["candidates"]
+
+
+def _previous_search(session: Session, run: DedupRun) -> tuple[DedupRun, SearchedRecords] | None:
+    """The dataset's latest semantic run, when it searched the way `run` will (fields, model, precision, floor,
+    mode and the same shared parts left out) and kept a record of what it compared."""
+    latest = session.exec(select(DedupRun).where(DedupRun.dataset_id == run.dataset_id, DedupRun.method == "semantic")
+                          .order_by(DedupRun.id.desc()).limit(1)).first()
+    same = ("fields", "model", "precision", "floor", "mode", "left_out")
+    if latest is None or any(getattr(latest, name) != getattr(run, name) for name in same):
+        return None
+    searched = session.get(SearchedRecords, latest.id)
+    return (latest, searched) if searched is not None else None
+
+
+def _run_pair_arrays(session: Session, run_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A stored run's pairs as (record_a, record_b, score) arrays, read in slices."""
+    result = session.connection().execute(select(DuplicatePair.record_a, DuplicatePair.record_b, DuplicatePair.score)
+                                          .where(DuplicatePair.run_id == run_id))
+    rows = np.concatenate([np.array(part, dtype=np.float64).reshape(-1, 3) for part in result.partitions(100_000)]
+                          or [np.zeros((0, 3))])
+    return rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2].astype(np.float32)
+
+
+def _incremental_pairs(session: Session, previous: tuple[DedupRun, SearchedRecords], ids: np.ndarray,
+                       hashes: np.ndarray, texts: list[tuple[str, ...]], embedder: Embedder,
+                       static: StaticEmbedder | None, floor: float, progress: Progress | None):
+    """(pairs as record ids, candidates, rows searched) for a re-run: the last run's pairs between records that
+    did not change, and a search of the changed records against all; None when too much changed for that to pay."""
+    run, searched = previous
+    before_ids, before_hashes, before_candidates = _unpack(searched.arrays)
+    at = np.minimum(np.searchsorted(before_ids, ids), max(len(before_ids) - 1, 0))
+    same = (before_ids[at] == ids) & (before_hashes[at] == hashes) if len(before_ids) else np.zeros(len(ids), bool)
+    changed = np.flatnonzero(~same)
+    if not dedup_search.worth_searching_alone(len(changed), len(ids)):
+        return None
+    a, b, scores = _run_pair_arrays(session, run.id)
+    kept = np.isin(a, ids[same]) & np.isin(b, ids[same])
+    carried = (a[kept], b[kept], scores[kept])
+    candidates = np.ones(len(ids), dtype=bool) if static is None else np.zeros(len(ids), dtype=bool)
+    candidates[same] = before_candidates[at[same]]
+    if not len(changed):
+        if progress:
+            progress(len(ids), len(ids))
+        return carried, candidates, 0
+    static_parts = None
+    if static is not None:  # the changed records' static neighbours are looked for among every record
+        width = len(texts[0])
+        vectors = static.encode([t for parts in texts for t in parts]).reshape(len(texts), width, -1)
+        static_parts = [vectors[:, p] for p in range(width)]
+    found, candidates = dedup_search.changed_pair_arrays(texts, changed, candidates, _cached_embed(session, embedder),
+                                                         floor, static_parts, progress=progress)
+    if progress:
+        progress(len(ids), len(ids))
+    first = np.concatenate([carried[0], ids[found[0]]])
+    second = np.concatenate([carried[1], ids[found[1]]])
+    keys, at = np.unique(first * (1 << 32) + second, return_index=True)
+    return (keys >> 32, keys & 0xFFFFFFFF, np.concatenate([carried[2], found[2]])[at]), candidates, len(changed)
+
+
+def _keep_what_was_searched(session: Session, run: DedupRun, ids: np.ndarray, hashes: np.ndarray,
+                            candidates: np.ndarray, based_on: int | None, searched: int) -> None:
+    """Store what `run` compared for the next re-run, and drop what older runs of the dataset kept."""
+    older = select(DedupRun.id).where(DedupRun.dataset_id == run.dataset_id, DedupRun.id != run.id)
+    session.execute(delete(SearchedRecords).where(SearchedRecords.run_id.in_(older)))
+    session.add(SearchedRecords(run_id=run.id, based_on=based_on, searched=searched,
+                                arrays=_pack(ids, hashes, candidates)))
 
 
 def run_dedup(session: Session, *, dataset: str, threshold: float | None = None, fields: str | None = None,
@@ -301,28 +387,44 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
         raise DedupError(f"threshold must be above 0 and at most 1, got {threshold}")
     dataset_id = dataset_id_of(session, dataset)
     started = time.perf_counter()
-    records = _search_records(session, dataset_id, fields)
+    records = searched_records(session, dataset_id, fields)
     floor = threshold if lexical else min(threshold, SEMANTIC_FLOOR)
     compared, left_out = compared_texts(records, fields)
     run = DedupRun(dataset_id=dataset_id, method=method, fields=fields, threshold=threshold, floor=floor,
                    record_count=len(records), left_out=left_out, created_by=by)
+    ids = np.array([r["id"] for r in records], dtype=np.int64)
+    del records
+    kept = None  # for a semantic search: what it compared, for the next re-run
     if lexical:
         texts = [" ".join(parts) for parts in compared]
-        found = dedup.lexical_pair_arrays(texts, floor, progress=progress)
+        first, second, scores = dedup.lexical_pair_arrays(texts, floor, progress=progress)
+        first, second = ids[first], ids[second]
     else:
         embedder = embedder or Embedder()
-        run.model, run.precision, run.mode = embedder.model_name, embedder.precision, search_mode(mode, len(records))
+        run.model, run.precision, run.mode = embedder.model_name, embedder.precision, search_mode(mode, len(ids))
         if run.mode == "cascade":
             static = static or StaticEmbedder(embedder.model_name)
-            found = _cascade_pairs(session, compared, fields, embedder, static, floor, progress)
+        hashes = dedup_search.text_fingerprints(compared)
+        previous = _previous_search(session, run)
+        again = previous and _incremental_pairs(session, previous, ids, hashes, compared, embedder,
+                                                static if run.mode == "cascade" else None, floor, progress)
+        if again:
+            (first, second, scores), candidates, searched = again
+            kept = (candidates, previous[0].id, searched)
         else:
-            found = _semantic_pairs(session, compared, fields, embedder, floor, progress)
-    ids = np.array([r["id"] for r in records], dtype=np.int64)
-    del records, compared
-    first, second, scores = ids[found[0]], ids[found[1]], found[2]
+            if run.mode == "cascade":
+                found, candidates = _cascade_pairs(session, compared, fields, embedder, static, floor, progress)
+            else:
+                found, candidates = _semantic_pairs(session, compared, fields, embedder, floor, progress), \
+                    np.ones(len(ids), dtype=bool)
+            first, second, scores = ids[found[0]], ids[found[1]], found[2]
+            kept = (candidates, None, len(ids))
+    del compared
     run.pair_count, run.seconds = len(scores), time.perf_counter() - started
     session.add(run)
     session.flush()
+    if kept is not None:
+        _keep_what_was_searched(session, run, ids, hashes, *kept)
     for start in range(0, len(scores), PAIR_INSERT_CHUNK):
         end = start + PAIR_INSERT_CHUNK
         session.execute(insert(DuplicatePair), [
@@ -333,7 +435,19 @@ def run_dedup(session: Session, *, dataset: str, threshold: float | None = None,
     return DedupReport(dataset, method, fields, threshold, run.record_count, run.seconds, run.id,
                        exact_duplicate_groups(session, dataset=dataset),
                        duplicate_groups(session, dataset=dataset, method=method, threshold=threshold),
-                       highest_score=highest, left_out=left_out, mode=run.mode)
+                       highest_score=highest, left_out=left_out, mode=run.mode,
+                       carried_from=kept[1] if kept else None, searched=kept[2] if kept and kept[1] else None)
+
+
+def rerun_words(session: Session, run: DedupRun) -> str | None:
+    """For a re-run that searched only what changed, that in words; None for a full search."""
+    searched = session.get(SearchedRecords, run.id)
+    if searched is None or searched.based_on is None:
+        return None
+    changed = f"{searched.searched:,} record{'s' * (searched.searched != 1)}"
+    if not searched.searched:
+        return f"nothing changed since search #{searched.based_on}: its pairs were kept"
+    return f"searched only the {changed} changed since search #{searched.based_on}, its other pairs kept"
 
 
 def latest_run(session: Session, *, dataset: str, method: str = "semantic") -> DedupRun | None:

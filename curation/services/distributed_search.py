@@ -93,7 +93,7 @@ def start_distributed_search(session: Session, actor: Actor | None, *, dataset: 
         raise DistributedSearchError("a search on Hugging Face Jobs needs its shards on the Hub, which the studio does "
                                      "not write yet: run it here (local) or on Slurm")
     dataset_id = dedup_service.dataset_id_of(session, dataset)
-    records = dedup_service._search_records(session, dataset_id, fields)
+    records = dedup_service.searched_records(session, dataset_id, fields)
     if len(records) < 2:
         raise DistributedSearchError(f"dataset {dataset!r} has {len(records)} record(s): nothing to compare")
     compared, left_out = dedup_service.compared_texts(records, fields)

@@ -167,6 +167,7 @@ def build(ctx: AppContext) -> None:
         method_v, job_id = _method(method_v), _job(job_v)
         with ctx.session() as session:
             run = dedup_service.latest_run(session, dataset=dataset_v, method=method_v)
+            rerun = dedup_service.rerun_words(session, run) if run else None
             exact = dedup_service.exact_duplicate_groups(session, dataset=dataset_v, added_by=job_id)
             near = dedup_service.duplicate_groups(session, dataset=dataset_v, method=method_v,
                                                   threshold=float(threshold_v), added_by=job_id) if run else []
@@ -180,6 +181,8 @@ def build(ctx: AppContext) -> None:
         if run:
             line += (f" · last search over {run.record_count:,} records ({run.fields}) by {run.created_by or 'CLI'}, "
                      f"{run.created_at:%Y-%m-%d %H:%M} UTC, {run.seconds:.1f} s")
+            if rerun:
+                line += f" ({rerun})"
             for sentence in run.left_out or []:  # they quote record text: shown as text
                 line += f" · {text_markdown(sentence)}"
         else:
