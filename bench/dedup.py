@@ -591,7 +591,36 @@ def step_sampled_recall(url: str, work: str, label: str) -> dict:
     return out
 
 
-STEPS.update({"prepare_mixed": step_prepare_mixed, "distill": step_distill, "semhash": step_semhash,
+def step_distributed(url: str, work: str, tasks: str, workers: str) -> dict:
+    """The distributed search (datatrove's local executor, `tasks` shards, `workers` at once) started and followed as
+    the CLI does, its pairs read back into a dedup run; timed from the start to the pairs stored."""
+    import numpy as np
+    from sqlmodel import select
+
+    from curation.services.distributed_search import search_status, start_distributed_search
+    from db.dedup_tables import DuplicatePair
+    from db.engine import open_database, session_for
+    from db.models import Record
+
+    with session_for(open_database(url)) as session:
+        start = time.perf_counter()
+        search = start_distributed_search(session, None, dataset="bench", threshold=max(LEVELS), tasks=int(tasks),
+                                          workers=int(workers), work_root=Path(work) / "jobs")
+        while (status := search_status(session, search.id)).status not in ("completed", "failed", "cancelled"):
+            time.sleep(2)
+        seconds = time.perf_counter() - start
+        if status.status != "completed":
+            raise SystemExit(status.sentence)
+        ids = np.fromiter(session.exec(select(Record.id).order_by(Record.id)), np.int64)
+        pairs = np.array(session.exec(select(DuplicatePair.record_a, DuplicatePair.record_b, DuplicatePair.score)
+                                      .where(DuplicatePair.run_id == status.run_id)).all(), dtype=np.float64)
+    pairs = pairs.reshape(-1, 3)
+    pairs[:, 0], pairs[:, 1] = np.searchsorted(ids, pairs[:, 0]), np.searchsorted(ids, pairs[:, 1])
+    np.save(Path(work) / f"distributed_{tasks}_{workers}_pairs.npy", pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))])
+    return {"records": len(ids), "seconds": seconds, "pairs": len(pairs)}
+
+
+STEPS.update({"distributed": step_distributed, "prepare_mixed": step_prepare_mixed, "distill": step_distill, "semhash": step_semhash,
               "sampled_recall": step_sampled_recall})
 
 
@@ -606,7 +635,7 @@ def against(work: Path, name: str, reference: str = "plain") -> str:
     return "; ".join(out)
 
 
-def cascade_report(base: int, scale: int, work: Path) -> None:
+def cascade_report(base: int, scale: int, work: Path, distributed: bool = False) -> None:
     """Issue 15's figures, each step in its own process: (a) plain, (b) the cascade, (c) the reference pipeline and
     SemHash over the Alpaca records; then `scale` records, (b) cold and warm."""
     static_dir = work / "static-models"
@@ -616,7 +645,7 @@ def cascade_report(base: int, scale: int, work: Path) -> None:
     if base:
         base_report(base, work)
     if scale:
-        scale_report(scale, work)
+        scale_report(scale, work, distributed)
 
 
 def base_report(base: int, work: Path) -> None:
@@ -646,7 +675,7 @@ def base_report(base: int, work: Path) -> None:
           "pair recall and precision >= 0.95 at both levels)", flush=True)
 
 
-def scale_report(scale: int, work: Path) -> None:
+def scale_report(scale: int, work: Path, distributed: bool = False) -> None:
     """`scale` mixed records (rows_mixed): (b) cold, then warm, then recall and precision on samples."""
     (work / "scale").mkdir()
     url = f"sqlite:///{work}/scale/bench.db"
@@ -665,6 +694,13 @@ def scale_report(scale: int, work: Path) -> None:
               f"{sampled[f'planted_{level}']:,} of {SAMPLE:,} sampled planted pairs that MiniLM fp32 scores at "
               f"{level:.2f} or more; precision {sampled[f'precision_{level}']:.3f} on {SAMPLE:,} sampled "
               "reported pairs re-scored by MiniLM fp32", flush=True)
+    if distributed:
+        for tasks, workers in ((2, 1), (2, 2)):
+            d = run_step("distributed", url, str(work / "scale"), str(tasks), str(workers))
+            print(line(f"distributed (datatrove local, {tasks} tasks, {workers} at once; peak: the studio's side)",
+                       d), flush=True)
+            print("    against the in-process cascade (cold): " + against(
+                work / "scale", f"distributed_{tasks}_{workers}", "ours_cascade_cold"), flush=True)
     print(f"\ntargets at {scale:,}: cold {cold['seconds'] / 60:.1f} min (target < 30 min) at peak "
           f"{cold['peak_mb'] / 1024:.1f} GB (target within 8 GB); warm {warm['seconds']:.0f} s (target < 60 s)")
 
@@ -680,6 +716,8 @@ def main() -> None:
                         "then at --scale (default here 1,000,000) cold and warm")
     parser.add_argument("--work", metavar="DIR", help="with --cascade: a new folder to work in and keep (default: "
                         "a temporary one); --base 0 runs only the --scale part")
+    parser.add_argument("--distributed", action="store_true", help="with --cascade: also the distributed search "
+                        "at --scale, 2 tasks run one and two at a time")
     parser.add_argument("--review-groups", type=int, nargs="?", const=52002, metavar="N",
                         help="group sizes, connected against review groups, on the first N Alpaca records and on them "
                         "behind a shared preamble; saved to bench/results/review_groups.txt")
@@ -706,10 +744,10 @@ def main() -> None:
         scale = 1_000_000 if args.scale == 500_000 else args.scale
         if args.work:  # kept afterwards: a long run's databases and pairs stay there to look at
             Path(args.work).mkdir(parents=True, exist_ok=False)
-            cascade_report(args.base, scale, Path(args.work))
+            cascade_report(args.base, scale, Path(args.work), args.distributed)
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                cascade_report(args.base, scale, Path(tmp))
+                cascade_report(args.base, scale, Path(tmp), args.distributed)
         return
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "base").mkdir()

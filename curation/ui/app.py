@@ -48,15 +48,18 @@ def build_app(ctx: AppContext) -> gr.Blocks:
             ctx.tabs = tabs
             for module in tab_modules():
                 name = module.__name__.rsplit(".", 1)[-1]
-                with gr.Tab(module.TAB_TITLE, id=name, elem_id=f"tab-{name}") as tab:
+                roles = getattr(module, "TAB_ROLES", None)
+                # Gradio 6 shows a hidden Tab when a listener says visible=True but never hides a shown one (the
+                # button stays), so a role's tab starts hidden and the page load shows it to those who may use it.
+                with gr.Tab(module.TAB_TITLE, id=name, elem_id=f"tab-{name}", visible=not roles) as tab:
                     ctx.tab = tab
                     try:
                         module.build(ctx)
                     except Exception:
                         log.exception("tab %s failed to build", name)
                         gr.Markdown("This tab could not be built; the error was logged for the admin.")
-                if getattr(module, "TAB_ROLES", None):
-                    role_tabs.append((tab, {getattr(r, "value", r) for r in module.TAB_ROLES}))
+                if roles:
+                    role_tabs.append((tab, {getattr(r, "value", r) for r in roles}))
 
         for state in ctx._browser_states:
             state.render()
