@@ -1,6 +1,8 @@
 """The diversity tab through gradio_client: find duplicates, decide, undo; the editor's live hint."""
 from __future__ import annotations
 
+import re
+
 import json
 
 import pytest
@@ -211,3 +213,20 @@ def test_saving_a_near_duplicate_asks_for_confirmation_first(clients, studio):
     assert f"#{studio.ids[0]} (" in str(refused.value)
     saved = save("/record_save_anyway")
     assert statuses(studio.database_url, [saved[0]]) == ["draft"]
+
+
+def test_find_similar_lists_a_records_neighbours_most_similar_first_without_itself(clients, studio):
+    import time
+
+    i = studio.ids
+    for _ in range(120):  # the first look starts building the dataset's meaning index and says so
+        found = clients["ann"].predict("demo", i[0], api_name="/record_find_similar")
+        if "still being built" not in found:
+            break
+        time.sleep(1)
+    opened = [int(n) for n in re.findall(r"Open #(\d+)", found)]
+    assert opened[0] == i[1] and i[0] not in opened and 5 <= len(opened) <= 10  # ten at most
+    scores = [float(s) for s in re.findall(r'nd-score">([0-9.]+)<', found)]
+    assert scores == sorted(scores, reverse=True) and scores[0] >= 0.95
+    with pytest.raises(AppError, match="Save the record first, or open one"):
+        clients["ann"].predict("demo", None, api_name="/record_find_similar")

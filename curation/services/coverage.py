@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from curation import dedup, diversity
 from curation.embeddings import DEFAULT_FIELDS, Embedder, record_parts
 from curation.quality.records import CHECKS
+from curation.services.annotation import InvalidInput
 from curation.services.dedup import (Progress, Shared, dataset_id_of, live_records, part_vectors, shared_parts,
                                      without_shared_parts)
 from db.flags import stored_flags
@@ -109,6 +110,17 @@ def closest_records(session: Session, hint: NearDuplicateHint, *, instruction: s
     return [{"id": i, "score": round(score, 4), "instruction": rows[i].instruction, "input": rows[i].input,
              "status": rows[i].status.value} for i, score in found
             if i in rows and rows[i].status != RecordStatus.discarded]
+
+
+def similar_records(session: Session, hint: NearDuplicateHint, *, record_id: int, k: int = 10,
+                    floor: float = 0.0) -> list[dict[str, Any]]:
+    """The `k` live records nearest in meaning to record `record_id` (itself left out), most similar first, each
+    with its score (the lowest of its parts' cosines, as a search scores a pair): Find similar."""
+    record = session.get(Record, int(record_id))
+    if record is None or record.dataset_id != hint.dataset_id:
+        raise InvalidInput(f"record {record_id} is not in this dataset")
+    return closest_records(session, hint, instruction=record.instruction, input=record.input,
+                           output=(record.outputs or [""])[0], threshold=floor, k=k, exclude_id=record.id)
 
 
 def remember_record(hint: NearDuplicateHint, *, record_id: int, instruction: str, input: str = "",

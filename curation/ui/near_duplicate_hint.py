@@ -46,6 +46,7 @@ import gradio as gr
 from curation.dedup import DEFAULT_THRESHOLD
 from curation.embeddings import DEFAULT_FIELDS, Embedder
 from curation.services import coverage as coverage_service
+from curation.services.annotation import InvalidInput
 from curation.ui.context import AppContext, open_item
 
 log = logging.getLogger("instruct_studio.ui")
@@ -198,6 +199,65 @@ def near_duplicates_for(ctx: AppContext, dataset: str | None, instruction: str |
         return coverage_service.closest_records(session, hint, instruction=instruction or "", input=input or "",
                                              output=output or "", threshold=threshold, k=k,
                                              exclude_id=int(exclude_id) if exclude_id else None)
+
+
+def similar_to(ctx: AppContext, dataset: str | None, record_id: int | None, *, k: int = 10,
+               fields: str = DEFAULT_FIELDS) -> list[dict[str, Any]] | None:
+    """Find similar: the k records nearest in meaning to a saved record, or None while the dataset's index is
+    still being built (the build is started, never waited for: at 52k records it is a minute of embedding)."""
+    hint = warm_index(ctx, dataset, fields, wait=False)
+    if hint is None:
+        return None
+    slot = _slot(ctx, dataset, fields)
+    with ctx.session() as session, slot.lock:
+        return coverage_service.similar_records(session, hint, record_id=int(record_id), k=k)
+
+
+def similar_html(matches: list[dict[str, Any]] | None, dataset: str | None = None) -> str:
+    """The Find similar list: each neighbour with its score, status and an Open button; or why there is none."""
+    if matches is None:
+        return (f'<div class="nd-similar nd-wait">The meaning index of {html.escape(dataset or "")} is still being '
+                "built: press <b>Find similar</b> again in a moment.</div>")
+    if not matches:
+        return '<div class="nd-similar">No other live record in this dataset yet.</div>'
+    rows = []
+    for m in matches:
+        text = m["instruction"] if len(m["instruction"]) <= 160 else m["instruction"][:157] + "…"
+        rows.append(
+            f'<li><span class="nd-score">{m["score"]:.2f}</span> <span class="nd-text">{html.escape(text)}</span> '
+            f'<span class="nd-status">{html.escape(m["status"])}</span> '
+            f'<button type="button" class="nd-open" data-open-record="{int(m["id"])}">Open #{int(m["id"])}</button></li>')
+    return f'<div class="nd-similar"><ul>{"".join(rows)}</ul></div>'
+
+
+SIMILAR_CSS = """
+.nd-similar { font-size: .9rem; }
+.nd-similar ul { list-style: none; margin: 0; padding: 0; }
+.nd-similar li { display: flex; gap: 8px; align-items: baseline; padding: 3px 0; border-bottom: 1px solid var(--border-color-primary); }
+.nd-score { font-family: var(--font-mono); background: var(--background-fill-secondary); border-radius: 4px; padding: 0 5px; }
+.nd-text { flex: 1; }
+.nd-status { font-size: .75rem; text-transform: uppercase; opacity: .75; }
+.nd-open { border: 1px solid var(--border-color-accent); border-radius: 6px; padding: 0 8px; background: transparent; cursor: pointer; font-size: .8rem; }
+.nd-wait { font-style: italic; }
+"""
+
+
+def attach_find_similar(ctx: AppContext, *, dataset, record_id) -> gr.HTML:
+    """A "Find similar" button and its list (placed here): the open record's nearest neighbours by meaning."""
+    button = gr.Button("Find similar", size="sm", elem_id="record-find-similar")
+    scope_id = f"find-similar-{next(_nonce)}"
+    box = gr.HTML("", elem_id=scope_id, css_template=SIMILAR_CSS, elem_classes=["find-similar"])
+    open_record_on_click(ctx, f"#{scope_id}")
+
+    @ctx.friendly
+    def find(dataset_v, record_id_v, request: gr.Request):
+        ctx.actor(request)  # anyone signed in may see what already exists
+        if not dataset_v or not record_id_v:
+            raise InvalidInput("save the record first, or open one: Find similar looks from a saved record")
+        return similar_html(similar_to(ctx, dataset_v, int(record_id_v)), dataset_v)
+
+    button.click(find, [dataset, record_id], [box], api_name="record_find_similar", show_progress="minimal")
+    return box
 
 
 def remember_saved(ctx: AppContext, dataset: str | None, record_id: int, instruction: str, input: str = "",

@@ -90,6 +90,9 @@ def build(ctx: AppContext) -> dict:
             if near_duplicates is not None:
                 hint.change(lambda shown: gr.update(visible=bool(shown)), hint, save_anyway_btn,
                             api_visibility="private", show_progress="hidden")
+            if near_duplicates is not None:
+                with gr.Accordion("Similar records", open=False, elem_id="record-similar-box"):
+                    near_duplicates.attach_find_similar(ctx, dataset=dataset, record_id=record_id)
             gr.Markdown("#### Training preview")
             template = gr.Radio(list(TEMPLATES), value="Alpaca prompt", show_label=False, elem_id="record-template")
             tokenizer = gr.Textbox(value=ctx.preview_tokenizer or "", label="Tokenizer", elem_id="record-tokenizer",
