@@ -357,7 +357,8 @@ def attach_near_duplicate_hint(ctx: AppContext, *, dataset: gr.components.Compon
 
     input, output and record_id may be None (e.g. a task definition has only an instruction-like text).
     """
-    watched = [c for c in (instruction, input, output) if c is not None]
+    # the record id too: once a new record is saved, the hint must stop listing that record as its own duplicate
+    watched = [c for c in (instruction, input, output, record_id) if c is not None]
     input, output, record_id = (c if c is not None else gr.State(None) for c in (input, output, record_id))
     scope_id = f"near-duplicate-hint-{next(_nonce)}"
     box = gr.HTML("", elem_id=scope_id, css_template=HINT_CSS, elem_classes=["near-duplicate-hint"])

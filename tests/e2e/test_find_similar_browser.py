@@ -44,6 +44,8 @@ def test_find_similar_lists_the_nearest_records_with_scores_and_opens_one(studio
         scores = [float(rows.nth(i).locator(".nd-score").inner_text()) for i in range(rows.count())]
         assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1] + 0.2
         assert "Share some advice" not in listed.inner_text()  # not the record itself
+        # nor does the live hint list the record just saved as its own duplicate
+        assert "Share some advice" not in page.locator("div[id^='near-duplicate-hint-']").inner_text()
         page.screenshot(path=str(ARTIFACTS / "find-similar.png"), full_page=True)
 
         opened = re.search(r"Open #(\d+)", first).group(1)
