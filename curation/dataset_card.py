@@ -1,6 +1,7 @@
 """The dataset card: Hub YAML metadata, then what is in the data and how it was curated."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,9 @@ class CardFacts:
     # Who wrote the published records ({curation.stats.WRITTEN_BY key: records}) and which models drafted text.
     written_by: dict[str, int] = field(default_factory=dict)
     models: dict[str, int] = field(default_factory=dict)
+    # The annotation guidelines the records were written under (Markdown) and their version; "" when none.
+    guidelines: str = ""
+    guidelines_version: int = 0
 
 
 def card_metadata(facts: CardFacts) -> dict[str, Any]:
@@ -75,6 +79,15 @@ def _authorship(facts: CardFacts) -> str:
             + (f"Models that drafted text: {models}. A machine-drafted record keeps, per field, the model, its "
                "parameters, the prompt and whether a person edited or approved the text."
                if models else "No text in it was drafted by a model."))
+
+
+def _guidelines_section(facts: CardFacts) -> str:
+    """The guidelines as written, their headings one level down so they sit under the card's own heading."""
+    if not facts.guidelines.strip():
+        return ""
+    text = re.sub(r"^(#{1,5})(\s)", r"#\1\2", facts.guidelines.strip(), flags=re.MULTILINE)
+    return (f"## Annotation guidelines\n\nThe annotators wrote and the curators reviewed under these guidelines "
+            f"(version {facts.guidelines_version}):\n\n{text}\n\n")
 
 
 def card_body(facts: CardFacts) -> str:
@@ -117,7 +130,7 @@ Length in tokens (prompt and response together, {facts.tokenizer}): {lengths}.
 - Quality checks applied: {flags}.
 - Annotators: {facts.annotators}.
 
-## How it was made
+{_guidelines_section(facts)}## How it was made
 
 Written and reviewed in Instruct Studio (instruction, optional input, response, optional system prompt), then
 exported with its row writers: `messages` is TRL's conversational format, `alpaca` has instruction/input/output,

@@ -176,9 +176,21 @@ def plan_publication(session: Session, *, dataset: str, repo_id: str, statuses: 
         quality_flags=_quality_flags(session, dataset_id, records), annotators=len(people), statuses=statuses,
         written_by=written_by(session, dataset=dataset, statuses=statuses),
         models=model_counts(session, dataset=dataset, statuses=statuses),
+        **_guidelines(session, dataset_id),
     )
     return PublicationPlan(dataset=dataset, dataset_id=dataset_id, configs=configs, statuses=statuses, rows=rows,
                            snapshot=snapshot, facts=facts)
+
+
+def _guidelines(session, dataset_id: int) -> dict:
+    """The annotation guidelines in force, for the card: {"guidelines": text, "guidelines_version": n}."""
+    from sqlmodel import select
+
+    from db.guidelines_tables import Guidelines
+
+    row = session.exec(select(Guidelines).where(Guidelines.dataset_id == dataset_id)
+                       .order_by(Guidelines.version.desc()).limit(1)).first()
+    return {"guidelines": row.text, "guidelines_version": row.version} if row else {}
 
 
 def explain_hub_error(error: Exception, endpoint: str) -> str:

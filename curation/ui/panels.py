@@ -12,13 +12,21 @@ from curation.ui.safe import esc
 TEMPLATES = {"Alpaca prompt": "alpaca", "Tokenizer chat template": "chat"}
 
 
-def checks_html(violations: list[Violation], flags: dict[str, str], *, what: str = "record") -> str:
-    """A pass line, or one line per broken rule and quality flag."""
+def checks_html(violations: list[Violation], flags: dict[str, str], *, what: str = "record",
+                rules: dict[str, str] | None = None) -> str:
+    """A pass line, or one line per broken rule and quality flag; `rules` (check name -> the anchor of the
+    guideline that cites it, curation.guidelines) adds a link to that guideline."""
     if not violations and not flags:
         return f'<div class="checks ok">✓ This {what} passes every check.</div>'
-    items = [f'<li><span class="rule">{esc(v.rule)}</span> {esc(v.message)}</li>' for v in violations]
-    items += [f'<li class="flag"><span class="rule">{esc(name.replace("_", " "))}</span> {esc(reason)}</li>'
-              for name, reason in flags.items()]
+    rules = rules or {}
+
+    def cited(name: str) -> str:
+        anchor = rules.get(name)
+        return f' <a class="guideline-link" href="#{esc(anchor)}">see the guideline</a>' if anchor else ""
+
+    items = [f'<li><span class="rule">{esc(v.rule)}</span> {esc(v.message)}{cited(v.rule)}</li>' for v in violations]
+    items += [f'<li class="flag"><span class="rule">{esc(name.replace("_", " "))}</span> {esc(reason)}{cited(name)}'
+              f'</li>' for name, reason in flags.items()]
     count = len(items)
     return (f'<div class="checks bad"><div class="checks-title">{count} issue{"s" if count != 1 else ""} to look at'
             f'</div><ul>{"".join(items)}</ul></div>')

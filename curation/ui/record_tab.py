@@ -9,10 +9,12 @@ import gradio as gr
 from curation.quality.records import record_flags
 from curation.records import RecordDraft
 from curation.services import annotation, history
+from curation.services import guidelines as guidelines_service
 from curation.services.annotation import RecordForm, RecordView
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, requested_item
 from curation.ui.editor_actions import editor_actions
+from curation.ui.guidelines_panel import attach_guidelines_panel
 from curation.ui.record_drafts import build_model_panel, mark_html, other_outputs, parse_drafted
 from curation.ui.record_scores import NOT_SAVED, build_scores_box, scores_panel
 from curation.provenance import describe, models_used
@@ -79,6 +81,7 @@ def build(ctx: AppContext) -> dict:
             version = WholeNumber(visible=False, precision=0, label="version")
             open_btn = gr.Button(visible=False)
         with gr.Column(scale=2, elem_classes=["side"]):
+            attach_guidelines_panel(ctx, dataset=dataset, where="record")
             gr.Markdown("#### Checks")
             checks = gr.HTML(checks_html([], {}), elem_id="record-checks")
             near_duplicates = _near_duplicate_hint()
@@ -268,7 +271,11 @@ def build(ctx: AppContext) -> dict:
                              system_prompt=system_v or None)
         flags = record_flags(instruction_v or "", input_v or "", outputs) if (instruction_v or outputs) else {}
         text, count = preview_values(record if (instruction_v or outputs) else None, template_v, tokenizer_v)
-        return checks_html([], flags), text, count or ""
+        rules = {}
+        if flags:  # a failed check links to the dataset's guideline that cites it
+            with ctx.session() as session:
+                rules = guidelines_service.cited_checks(session, dataset=dataset_v)
+        return checks_html([], flags, rules=rules), text, count or ""
 
     def remember(item_id, item_version, dataset_v, category_v, system_v, instruction_v, input_v, output_v, more_v,
                  drafted_v, request: gr.Request):

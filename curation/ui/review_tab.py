@@ -10,6 +10,7 @@ from curation.services import annotation, history, review, tasks
 from curation.services.annotation import InvalidInput
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, open_item
+from curation.ui.guidelines_panel import attach_guidelines_editor, attach_guidelines_panel
 from curation.ui.panels import history_html, status_html
 from curation.ui.record_scores import short_score
 from curation.ui.safe import esc
@@ -83,6 +84,8 @@ def build(ctx: AppContext) -> dict:
                                  column_widths=["14%", "10%", "38%", "16%", "22%"])
             gr.Markdown("Click a row to review it. Ordered by a score, records without it come last (oldest first), "
                         "then tasks.", elem_classes=["hint"])
+            guidelines = attach_guidelines_panel(ctx, dataset=dataset, where="review")
+            attach_guidelines_editor(ctx, dataset=dataset, panel=guidelines)
         with gr.Column(scale=3):
             item = gr.HTML('<div class="queue-empty">Choose an item in the queue.</div>', elem_id="review-item")
             note = gr.Textbox(label="Review note", placeholder="Why it is rejected (the annotator sees this)",

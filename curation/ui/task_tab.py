@@ -14,6 +14,7 @@ from curation.ui import task_tables as tables
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, requested_item
 from curation.ui.editor_actions import editor_actions
+from curation.ui.guidelines_panel import attach_guidelines_panel
 from curation.ui.panels import TEMPLATES, checks_html, history_html, preview_values, status_html
 from curation.ui.safe import text_markdown
 
@@ -102,6 +103,7 @@ def build(ctx: AppContext) -> dict:
             version = WholeNumber(visible=False, precision=0, label="version")
             open_btn = gr.Button(visible=False)
         with gr.Column(scale=2, elem_classes=["side"]):
+            attach_guidelines_panel(ctx, dataset=dataset, where="task")
             gr.Markdown("#### Checks")
             checks = gr.HTML(checks_html([], {}, what="task"), elem_id="task-checks")
             gr.Markdown("#### Training preview (first instance)")
