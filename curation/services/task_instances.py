@@ -1,7 +1,7 @@
 """A task's instances: Records that follow their task's definition and status, each change with its Revision."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Sequence
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlmodel import Session
@@ -11,17 +11,15 @@ from db import repo
 from db.flags import store_flags
 from db.models import Record, RecordStatus, Revision, Task, utcnow
 
-if TYPE_CHECKING:
-    from curation.services.tasks import TaskForm
-
-
 def live_instances(session: Session, task_id: int) -> list[Record]:
     return list(session.execute(select(Record).where(Record.task_id == task_id, Record.status != RecordStatus.discarded)
                              .order_by(Record.position, Record.id)).scalars())
 
 
-def sync_instances(session: Session, task: Task, form: TaskForm, *, by: str, reason: str) -> None:
-    """Make the task's instance records equal the form's rows: update in place, add, discard the rest.
+def sync_instances(session: Session, task: Task, definition: str, rows: Sequence[Any], *, by: str,
+                   reason: str) -> None:
+    """Make the task's instance records equal `rows` (the editor's instances: .input, .outputs, .id) under
+    `definition`: update in place, add, discard the rest.
 
     Changed rows are written in bulk (one executemany, version-checked, and one insert of their
     Revisions), so a definition edit on a task of 6,000 instances stays a few seconds at most.
@@ -29,17 +27,17 @@ def sync_instances(session: Session, task: Task, form: TaskForm, *, by: str, rea
     existing = live_instances(session, task.id)
     changed: list[dict] = []
     added: list[RecordDraft] = []
-    for n, row in enumerate(form.instances):
+    for n, row in enumerate(rows):
         outputs = [o for o in row.outputs if o.strip()]
         if n < len(existing):
             record = existing[n]
-            wanted = {"instruction": form.definition, "input": row.input, "outputs": outputs, "position": n}
+            wanted = {"instruction": definition, "input": row.input, "outputs": outputs, "position": n}
             if any(getattr(record, k) != v for k, v in wanted.items()):
                 changed.append({"record": record, "values": wanted})
         else:
-            added.append(RecordDraft(instruction=form.definition, input=row.input, outputs=outputs,
+            added.append(RecordDraft(instruction=definition, input=row.input, outputs=outputs,
                                      external_id=row.id or f"{task.name}-{n}", source_line=n))
-    removed = existing[len(form.instances):]
+    removed = existing[len(rows):]
     now = utcnow()
     if changed:
         params = [{"rid": c["record"].id, "old_version": c["record"].version,

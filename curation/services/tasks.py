@@ -238,7 +238,7 @@ def change_task(session: Session, actor: Actor, task_id: int, action: str, *, ex
             "discard": "discarded"}[action]
     if form is not None and action != "discard":
         _replace_examples(session, task.id, form.examples)
-        sync_instances(session, task, form, by=actor.name, reason=f"task {note}")
+        sync_instances(session, task, form.definition, form.instances, by=actor.name, reason=f"task {note}")
     if "status" in values:
         set_instance_status(session, task.id, RecordStatus(values["status"]), by=actor.name, reason=f"task {note}")
     after = full_snapshot(session, task)
