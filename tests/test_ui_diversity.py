@@ -230,3 +230,25 @@ def test_find_similar_lists_a_records_neighbours_most_similar_first_without_itse
     assert scores == sorted(scores, reverse=True) and scores[0] >= 0.95
     with pytest.raises(AppError, match="Save the record first, or open one"):
         clients["ann"].predict("demo", None, api_name="/record_find_similar")
+
+
+def test_browse_searches_by_meaning_closest_first_within_the_filters(clients, studio):
+    import time
+
+    i = studio.ids
+    ask = ["Records", "demo", "", "", "", "a short poem about the weather", "Last updated", 1, "", "", True]
+    for _ in range(120):  # the dataset's meaning index may still be building: it says so
+        table, page, info = clients["ann"].predict(*ask, api_name="/browse")
+        if "still being built" not in info:
+            break
+        time.sleep(1)
+    assert table["headers"][-1] == "Meaning"
+    assert table["data"][0][0] == i[10]  # "Write a haiku about the autumn rain." (no word in common)
+    scores = [float(row[-1]) for row in table["data"]]
+    assert scores == sorted(scores, reverse=True) and "closest in meaning to the search text" in info
+    # the other filters still apply: the haiku is a draft, so a search among submitted records leaves it out
+    ask[2] = "submitted"
+    table, _, info = clients["ann"].predict(*ask, api_name="/browse")
+    assert i[10] not in [row[0] for row in table["data"]]
+    with pytest.raises(AppError, match="Choose a dataset to search it by meaning"):
+        clients["ann"].predict("Records", "", "", "", "", "hello", "Last updated", 1, "", "", True, api_name="/browse")

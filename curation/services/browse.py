@@ -42,6 +42,9 @@ class BrowseQuery:
     sort: str = "Last updated"
     page: int = 1
     page_size: int = PAGE_SIZE
+    # Records ranked by meaning ((id, score), best first, from the dataset's meaning index): they replace the word
+    # search and the sort, the other filters still apply, and a Meaning column (in Updated's place) shows each score.
+    nearest: list[tuple[int, float]] | None = None
 
 
 @dataclass
@@ -109,6 +112,8 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
         filters.append(_flagged(model, query.flag))
     if query.written_by:
         filters.append(_written_by(model, query.written_by))
+    if query.nearest is not None and model is Record:
+        return _by_meaning(session, query, filters)
     if query.text and query.text.strip():
         pattern = _like(query.text.strip())
         fields = [Task.name, Task.definition] if model is Task else [Record.instruction, Record.input,
@@ -147,6 +152,35 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
         rows=[[r.id, _short(r.instruction) + (f" · {_short(r.input, 60)}" if r.input else ""),
                _short((r.outputs or [""])[0], 100), _status(r.status), r.category or "", source_of(r),
                r.created_by or "", _when(r.updated_at)] for r in rows],
+        total=total, page=page, pages=pages, asked=asked)
+
+
+def _by_meaning(session: Session, query: BrowseQuery, filters: list) -> BrowsePage:
+    """The page of query.nearest's records that pass the filters, in their order, with their scores."""
+    score = dict(query.nearest)
+    matching: set[int] = set()
+    ids = list(score)
+    for start in range(0, len(ids), 900):  # under SQLite's bound-parameter limit
+        matching.update(session.execute(select(Record.id).where(
+            Record.id.in_(ids[start:start + 900]), *filters)).scalars())
+    ranked = [i for i in ids if i in matching]
+    total = len(ranked)
+    pages = max(1, -(-total // query.page_size))
+    asked = max(1, int(query.page or 1))
+    page = min(asked, pages)
+    shown = ranked[(page - 1) * query.page_size:page * query.page_size]
+    position = {item_id: n for n, item_id in enumerate(shown)}
+    rows = session.execute(select(Record.id, Record.instruction, Record.input, Record.outputs, Record.status,
+                                  Record.category, Record.created_by, Record.updated_at, Record.origin,
+                                  Record.machine_draft, Record.provenance, Record.source_file)
+                           .where(Record.id.in_(shown))).all()
+    rows.sort(key=lambda r: position[r.id])
+    return BrowsePage(
+        # the columns of a word search, the score where the time of the last update was (the table keeps its shape)
+        columns=["ID", "Instruction", "Output", "Status", "Category", "Source", "Author", "Meaning"],
+        rows=[[r.id, _short(r.instruction) + (f" · {_short(r.input, 60)}" if r.input else ""),
+               _short((r.outputs or [""])[0], 100), _status(r.status), r.category or "", source_of(r),
+               r.created_by or "", f"{score[r.id]:.2f}"] for r in rows],
         total=total, page=page, pages=pages, asked=asked)
 
 

@@ -123,6 +123,19 @@ def similar_records(session: Session, hint: NearDuplicateHint, *, record_id: int
                            output=(record.outputs or [""])[0], threshold=floor, k=k, exclude_id=record.id)
 
 
+def records_by_meaning(hint: NearDuplicateHint, text: str, k: int = 500) -> list[tuple[int, float]]:
+    """(record id, score) of the `k` live records closest in meaning to `text`, best first: Browse's search by
+    meaning. A record scores its best part (instruction or input), as a query may name what either holds."""
+    import numpy as np
+
+    if not (text or "").strip() or not len(hint.index.ids):
+        return []
+    vector = hint.embedder.encode([text.strip()])[0]
+    scores = np.max([part @ vector for part in hint.index.parts], axis=0)
+    top = np.argsort(-scores, kind="stable")[:k]
+    return [(int(hint.index.ids[i]), round(float(scores[i]), 4)) for i in top]
+
+
 def remember_record(hint: NearDuplicateHint, *, record_id: int, instruction: str, input: str = "",
                     output: str = "") -> None:
     """Add a record saved after the hint was built, so the next annotator sees it too."""

@@ -6,7 +6,9 @@ import pandas as pd
 
 from curation.quality.records import CHECKS
 from curation.services import browse
+from curation.services.annotation import InvalidInput
 from curation.services.permissions import authorize
+from curation.ui import near_duplicate_hint
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, open_item
 
@@ -35,6 +37,8 @@ def build(ctx: AppContext) -> dict:
     with gr.Row(elem_classes=["pager"]):
         text = gr.Textbox(label="Search text", placeholder="words in the instruction, input or output", scale=3,
                           elem_id="browse-text")
+        meaning = gr.Checkbox(label="By meaning", value=False, scale=1, min_width=120, elem_id="browse-meaning",
+                              info="closest first, in one dataset")
         sort = gr.Dropdown(label="Sort by", choices=list(browse.SORTS), value="Last updated", scale=1,
                            elem_id="browse-sort")
         page = WholeNumber(label="Page", value=1, precision=0, minimum=1, scale=1, elem_id="browse-page")
@@ -47,24 +51,34 @@ def build(ctx: AppContext) -> dict:
     gr.Markdown("Click a row to open it in the editor.", elem_classes=["hint"])
 
     @ctx.friendly
-    def browse_page(kind, dataset, status, category, author, text, sort, page, flag, written_by="",
+    def browse_page(kind, dataset, status, category, author, text, sort, page, flag, written_by="", meaning=False,
                     request: gr.Request = None):
         """One page (50 rows) of records or tasks that match the filters, with how many match in all.
 
         flag: a quality check's name, "any" for records failing any check (tasks: with such an instance).
         written_by: people, machine (any machine-drafted text), unreviewed, edited or imported; "" for all."""
         authorize(ctx.actor(request), "view")
+        nearest = None
+        if meaning and (text or "").strip() and kind != "Tasks":
+            if not dataset:
+                raise InvalidInput("choose a dataset to search it by meaning")
+            nearest = near_duplicate_hint.nearest_by_meaning(ctx, dataset, text)
+            if nearest is None:
+                return (pd.DataFrame(), 1, f"The meaning index of {dataset} is still being built: search again in a "
+                        "moment (at 50,000 records, about a minute the first time).")
         query = browse.BrowseQuery(kind="tasks" if kind == "Tasks" else "records", dataset=dataset or None,
                                    status=status or None, category=category or None, author=author or None,
                                    text=text or None, flag=flag or None, written_by=written_by or None,
                                    sort=sort or "Last updated",
-                                   page=int(page or 1))
+                                   page=int(page or 1), nearest=nearest)
         with ctx.session() as session:
             result = browse.browse(session, query)
         first = (result.page - 1) * query.page_size + 1 if result.total else 0
         last = first + len(result.rows) - 1 if result.rows else 0
         summary = (f"**{first:,}–{last:,}** of **{result.total:,}** {query.kind}"
                    f" · page {result.page:,} of {result.pages:,}")
+        if nearest is not None:
+            summary += f" · the {len(nearest):,} closest in meaning to the search text, closest first"
         if result.past_end:
             summary += f" · page {result.asked:,} does not exist; showing the last page, {result.page:,}"
         frame = pd.DataFrame(result.rows, columns=result.columns)
@@ -90,10 +104,10 @@ def build(ctx: AppContext) -> dict:
 
     # The flag, then who wrote it, come last so that scripts written before them still call /browse with eight
     # (or nine) values.
-    inputs = [kind, dataset, status, category, author, text, sort, page, flag, written_by]
+    inputs = [kind, dataset, status, category, author, text, sort, page, flag, written_by, meaning]
     outputs = [table, page, info]
     private = dict(api_visibility="private", show_progress="hidden")
-    for control in (kind, dataset, status, category, author, flag, written_by, sort):
+    for control in (kind, dataset, status, category, author, flag, written_by, sort, meaning):
         control.input(lambda *a: 1, None, page, **private).then(browse_page, inputs, outputs, **private)
     text.submit(lambda: 1, None, page, **private).then(browse_page, inputs, outputs, **private)
     page.submit(browse_page, inputs, outputs, api_name="browse", show_progress="hidden", queue=False)

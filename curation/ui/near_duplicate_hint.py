@@ -213,6 +213,17 @@ def similar_to(ctx: AppContext, dataset: str | None, record_id: int | None, *, k
         return coverage_service.similar_records(session, hint, record_id=int(record_id), k=k)
 
 
+def nearest_by_meaning(ctx: AppContext, dataset: str, text: str, *, k: int = 500,
+                       fields: str = DEFAULT_FIELDS) -> list[tuple[int, float]] | None:
+    """Browse's search by meaning: (id, score) of the k records closest to `text`, or None while the dataset's
+    index is still being built (the build is started, never waited for)."""
+    hint = warm_index(ctx, dataset, fields, wait=False)
+    if hint is None:
+        return None
+    with _slot(ctx, dataset, fields).lock:
+        return coverage_service.records_by_meaning(hint, text, k)
+
+
 def similar_html(matches: list[dict[str, Any]] | None, dataset: str | None = None) -> str:
     """The Find similar list: each neighbour with its score, status and an Open button; or why there is none."""
     if matches is None:

@@ -1,5 +1,5 @@
 """Find similar (issue 16): from a saved record, its nearest neighbours by meaning with their scores, each one
-click away (a real browser: Debian's chromium through Playwright)."""
+click away; and Browse searching by meaning (a real browser: Debian's chromium through Playwright)."""
 from __future__ import annotations
 
 import re
@@ -52,5 +52,19 @@ def test_find_similar_lists_the_nearest_records_with_scores_and_opens_one(studio
         rows.nth(0).get_by_role("button", name=f"Open #{opened}").click()
         expect(box(page, "record-instruction")).to_have_value(re.compile("Give (three|3) tips for staying healthy."),
                                                               timeout=15_000)
+
+        # Browse searches by meaning too: closest first, a Meaning column with the scores
+        page.get_by_role("tab", name="Browse").click()
+        page.locator("#browse-dataset input").click()
+        page.get_by_role("option", name="demo", exact=True).click()
+        page.locator("#browse-meaning input").check()
+        box(page, "browse-text").fill("a short poem about the weather")
+        box(page, "browse-text").press("Enter")
+        expect(page.locator("#browse-info")).to_contain_text("closest in meaning", timeout=30_000)
+        haiku = page.locator("#browse-table").get_by_text("Write a haiku about the autumn rain.").filter(visible=True)
+        france = page.locator("#browse-table").get_by_text("Name the capital of France.").filter(visible=True)
+        # the haiku (closest to the poem asked for) sits above an unrelated record
+        assert haiku.first.bounding_box()["y"] < france.first.bounding_box()["y"]
+        expect(page.locator("#browse-table").get_by_text("Meaning").filter(visible=True).first).to_be_visible()
         browser.close()
     assert dialogs == []
