@@ -167,23 +167,28 @@ def joined_vectors(parts: Sequence[np.ndarray]) -> np.ndarray:
     return np.hstack(parts).astype(np.float32) / np.float32(np.sqrt(len(parts)))
 
 
-def _index(dim: int, exact: bool):
+LARGE_INDEX = 200_000  # rows from which the graph search looks wider (efSearch): see _index
+
+
+def _index(dim: int, exact: bool, rows: int = 0):
     import faiss
 
     if exact:
         return faiss.IndexFlatIP(dim)
     # Measured on the Alpaca 52k (bench/results/dedup.txt): M=12, ef=32 finds every pair at 0.90 that exact
     # search finds, in 6.9 s; M=32, ef=64 gives a better recall@10 (0.99 against 0.92) at three times the cost.
+    # At a million records ef=32 lost 13% of the planted near-duplicate pairs among the candidates (records with
+    # no neighbour found at all; bench/results/dedup_scale.txt), so past LARGE_INDEX rows it looks 4x wider.
     index = faiss.IndexHNSWFlat(dim, 12, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = 32
-    index.hnsw.efSearch = 32
+    index.hnsw.efSearch = 128 if rows >= LARGE_INDEX else 32
     return index
 
 
 def nearest_neighbours(vectors: np.ndarray, k: int, *, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (scores, indices) by inner product for every row; HNSW beyond EXACT_SEARCH_LIMIT rows."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    index = _index(vectors.shape[1], len(vectors) <= EXACT_SEARCH_LIMIT if exact is None else exact)
+    index = _index(vectors.shape[1], len(vectors) <= EXACT_SEARCH_LIMIT if exact is None else exact, len(vectors))
     index.add(vectors)
     return index.search(vectors, min(k, len(vectors)))
 
@@ -234,7 +239,7 @@ def _close_pairs(rows: Callable[[int, int], np.ndarray], n: int, dim: int, thres
     if device.startswith("cuda"):
         yield from torch_close_pairs(rows, n, dim, threshold, k, device)
         return
-    index = _index(dim, n <= EXACT_SEARCH_LIMIT if exact is None else exact)
+    index = _index(dim, n <= EXACT_SEARCH_LIMIT if exact is None else exact, n)
     for start in range(0, n, block):
         index.add(rows(start, start + block))
     for start in range(0, n, block):
