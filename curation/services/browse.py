@@ -142,17 +142,24 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
             rows=[[r.id, r.name, _short(r.definition, 100), _status(r.status), ", ".join(r.categories or []),
                    r.created_by or "", _when(r.updated_at)] for r in rows],
             total=total, page=page, pages=pages, asked=asked)
-    rows = session.execute(select(Record.id, Record.instruction, Record.input, Record.outputs, Record.status,
-                                  Record.category, Record.created_by, Record.updated_at, Record.origin,
-                                  Record.machine_draft, Record.provenance, Record.source_file)
-                           .where(Record.id.in_(ids))).all()
-    rows.sort(key=lambda r: position[r.id])
+    rows = _record_rows(session, ids)
     return BrowsePage(
         columns=["ID", "Instruction", "Output", "Status", "Category", "Source", "Author", "Updated"],
         rows=[[r.id, _short(r.instruction) + (f" · {_short(r.input, 60)}" if r.input else ""),
                _short((r.outputs or [""])[0], 100), _status(r.status), r.category or "", source_of(r),
                r.created_by or "", _when(r.updated_at)] for r in rows],
         total=total, page=page, pages=pages, asked=asked)
+
+
+def _record_rows(session: Session, ids: list[int]) -> list:
+    """The browse table's columns of the records `ids`, in that order."""
+    position = {item_id: n for n, item_id in enumerate(ids)}
+    rows = session.execute(select(Record.id, Record.instruction, Record.input, Record.outputs, Record.status,
+                                  Record.category, Record.created_by, Record.updated_at, Record.origin,
+                                  Record.machine_draft, Record.provenance, Record.source_file)
+                           .where(Record.id.in_(ids))).all()
+    rows.sort(key=lambda r: position[r.id])
+    return rows
 
 
 def _by_meaning(session: Session, query: BrowseQuery, filters: list) -> BrowsePage:
@@ -169,12 +176,7 @@ def _by_meaning(session: Session, query: BrowseQuery, filters: list) -> BrowsePa
     asked = max(1, int(query.page or 1))
     page = min(asked, pages)
     shown = ranked[(page - 1) * query.page_size:page * query.page_size]
-    position = {item_id: n for n, item_id in enumerate(shown)}
-    rows = session.execute(select(Record.id, Record.instruction, Record.input, Record.outputs, Record.status,
-                                  Record.category, Record.created_by, Record.updated_at, Record.origin,
-                                  Record.machine_draft, Record.provenance, Record.source_file)
-                           .where(Record.id.in_(shown))).all()
-    rows.sort(key=lambda r: position[r.id])
+    rows = _record_rows(session, shown)
     return BrowsePage(
         # the columns of a word search, the score where the time of the last update was (the table keeps its shape)
         columns=["ID", "Instruction", "Output", "Status", "Category", "Source", "Author", "Meaning"],

@@ -1,23 +1,15 @@
 """Each role sees its own tabs (issue 16): annotators the writing tabs, curators all but Admin, admins every tab."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-pytestmark = pytest.mark.browser
-playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+from tests.e2e.test_browser import browser  # noqa: F401  (the module's chromium; skips without it)
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+pytestmark = pytest.mark.browser
+from playwright.sync_api import expect  # noqa: E402
 
 from tests.ui_server import PASSWORDS, SLOW_LOAD, running_studio, seed  # noqa: E402
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 WRITING = ["Browse", "Record", "Task", "Overview"]
 CURATING = ["Browse", "Record", "Task", "Review", "Overview", "Generate", "Diversity", "Import & export", "Quality",
             "Templates", "Publish & train", "Runs"]
@@ -32,21 +24,13 @@ def studio(tmp_path_factory):
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
 def visible_tabs(page) -> list[str]:
     tabs = page.get_by_role("tab")
     return [tabs.nth(i).inner_text().strip() for i in range(tabs.count()) if tabs.nth(i).is_visible()]
 
 
 @pytest.mark.parametrize("name", ["ann", "cura", "root"])
-def test_each_role_sees_the_tabs_it_may_use_and_no_others(browser, studio, name):
+def test_each_role_sees_the_tabs_it_may_use_and_no_others(browser, studio, name):  # noqa: F811
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = context.new_page()
     page.goto(studio.url)
