@@ -35,14 +35,14 @@ def attach_guidelines_panel(ctx: AppContext, *, dataset, where: str) -> gr.HTML:
         box = gr.HTML(panel_html(None, None), elem_id=f"{where}-guidelines", css_template=CSS)
 
     @ctx.friendly
-    def show(dataset_v, request: gr.Request):
+    def show_guidelines(dataset_v, request: gr.Request):
         ctx.actor(request)  # whoever may open the editor may read the rules
         if not dataset_v or dataset_v not in ctx.datasets():
             return panel_html(None, None)
         with ctx.session() as session:
             return panel_html(guidelines_service.current_guidelines(session, dataset=dataset_v), dataset_v)
 
-    dataset.change(show, [dataset], [box], api_visibility="private", show_progress="hidden",
+    dataset.change(show_guidelines, [dataset], [box], api_visibility="private", show_progress="hidden",
                    trigger_mode="always_last")
     return box
 
