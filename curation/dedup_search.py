@@ -148,10 +148,10 @@ def close_to(queries: np.ndarray, parts: Sequence[np.ndarray], threshold: float,
             np.zeros(0, np.float32)
         keep = lowest >= threshold - 1e-6
         found.append((np.minimum(i, j)[keep], np.maximum(i, j)[keep], lowest[keep].astype(np.float32)))
-    return _unique(found)
+    return unique_pairs(found)
 
 
-def _unique(found: list[Found]) -> Found:
+def unique_pairs(found: list[Found]) -> Found:
     """The pairs of several searches once each, sorted by (first, second)."""
     if not found:
         return _empty()

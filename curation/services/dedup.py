@@ -355,10 +355,8 @@ def _incremental_pairs(session: Session, previous: tuple[DedupRun, SearchedRecor
                                                          floor, static_parts, progress=progress)
     if progress:
         progress(len(ids), len(ids))
-    first = np.concatenate([carried[0], ids[found[0]]])
-    second = np.concatenate([carried[1], ids[found[1]]])
-    keys, at = np.unique(first * (1 << 32) + second, return_index=True)
-    return (keys >> 32, keys & 0xFFFFFFFF, np.concatenate([carried[2], found[2]])[at]), candidates, len(changed)
+    pairs = dedup_search.unique_pairs([carried, (ids[found[0]], ids[found[1]], found[2])])
+    return pairs, candidates, len(changed)
 
 
 def _keep_what_was_searched(session: Session, run: DedupRun, ids: np.ndarray, hashes: np.ndarray,

@@ -231,13 +231,7 @@ def similar_html(matches: list[dict[str, Any]] | None, dataset: str | None = Non
                 "built: press <b>Find similar</b> again in a moment.</div>")
     if not matches:
         return '<div class="nd-similar">No other live record in this dataset yet.</div>'
-    rows = []
-    for m in matches:
-        text = m["instruction"] if len(m["instruction"]) <= 160 else m["instruction"][:157] + "…"
-        rows.append(
-            f'<li><span class="nd-score">{m["score"]:.2f}</span> <span class="nd-text">{html.escape(text)}</span> '
-            f'<span class="nd-status">{html.escape(m["status"])}</span> '
-            f'<button type="button" class="nd-open" data-open-record="{int(m["id"])}">Open #{int(m["id"])}</button></li>')
+    rows = [_match_item(m) for m in matches]
     return f'<div class="nd-similar"><ul>{"".join(rows)}</ul></div>'
 
 
@@ -289,17 +283,19 @@ def duplicate_warning(matches: list[dict[str, Any]]) -> str:
     return html.escape(f"This looks like a near-duplicate of record {listed}. Save anyway?", quote=False)
 
 
+def _match_item(m: dict[str, Any]) -> str:
+    """One matching record as a list item: its score, instruction, status and an Open button."""
+    text = m["instruction"] if len(m["instruction"]) <= 160 else m["instruction"][:157] + "…"
+    return (f'<li><span class="nd-score">{m["score"]:.2f}</span> <span class="nd-text">{html.escape(text)}</span> '
+            f'<span class="nd-status">{html.escape(m["status"])}</span> <button type="button" class="nd-open" '
+            f'data-open-record="{int(m["id"])}">Open #{int(m["id"])}</button></li>')
+
+
 def hint_html(matches: list[dict[str, Any]]) -> str:
     """The hint box: nothing when there is no match, else each match with its similarity and an Open button."""
     if not matches:
         return ""
-    rows = []
-    for m in matches[:SHOWN]:
-        text = m["instruction"] if len(m["instruction"]) <= 160 else m["instruction"][:157] + "…"
-        rows.append(
-            f'<li><span class="nd-score">{m["score"]:.2f}</span> <span class="nd-text">{html.escape(text)}</span> '
-            f'<span class="nd-status">{html.escape(m["status"])}</span> '
-            f'<button type="button" class="nd-open" data-open-record="{int(m["id"])}">Open #{int(m["id"])}</button></li>')
+    rows = [_match_item(m) for m in matches[:SHOWN]]
     many = "a similar record exists" if len(matches) == 1 else f"{len(matches)} similar records exist"
     return (f'<div class="nd-hint"><div class="nd-title">⚠ Possible duplicate: {many}</div>'
             f'<ul>{"".join(rows)}</ul></div>')
