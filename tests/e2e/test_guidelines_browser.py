@@ -33,7 +33,8 @@ def test_a_curator_writes_guidelines_and_an_annotator_reads_them_beside_the_edit
         box(cura, "guidelines-reason").fill("first rules")
         cura.locator("#guidelines-save").click()
         expect(cura.locator("#guidelines-status")).to_contain_text("Version 1 in force", timeout=30_000)
-        expect(cura.locator("#review-guidelines h2").first).to_have_text("Answer in full sentences (empty_output)")
+        expect(cura.locator("#review-guidelines h2").first).to_have_text("Answer in full sentences (empty_output)",
+                                                                        timeout=30_000)
 
         ann, ann_dialogs = sign_in(browser, studio, "ann")
         ann.get_by_role("tab", name="Record").click()
