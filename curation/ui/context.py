@@ -42,6 +42,7 @@ class AppContext:
     tabs: Any = None
     tab: Any = None  # the gr.Tab whose build(ctx) is running (e.g. to draw on its .select)
     open_request: Any = None
+    browse_filter: Any = None  # hidden Textbox (set by Browse): JSON {dataset, ids, label, nonce} filters Browse
 
     @contextmanager
     def session(self) -> Iterator[Session]:
