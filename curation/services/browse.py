@@ -5,13 +5,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import String, and_, bindparam, cast, func, or_, select
 from sqlmodel import Session
 
 from curation.records import null_byte_field, null_byte_reason
 from curation.services.annotation import InvalidInput
 from db.flag_tables import RecordFlag
 from db.models import Dataset, Record, RecordStatus, Task
+from db.review_tables import RecordTag
 
 PAGE_SIZE = 50
 ANY_FLAG = "any"  # BrowseQuery.flag: records that fail at least one quality check
@@ -19,6 +20,8 @@ ANY_FLAG = "any"  # BrowseQuery.flag: records that fail at least one quality che
 # overview and the dataset card count them (curation.stats.written_by_kind).
 WRITTEN_BY = {"people": "people", "machine": "machine-drafted (any)", "unreviewed": "machine-drafted, unreviewed",
               "edited": "machine-drafted, edited", "imported": "imported"}
+# The record table's columns; the last one (the time of the last update) is a search by meaning's score.
+RECORD_COLUMNS = ["ID", "Instruction", "Output", "Status", "Category", "Source", "Author", "Tags", "Updated"]
 SORTS = {
     "Last updated": ("updated_at", True),
     "Oldest updated": ("updated_at", False),
@@ -45,6 +48,8 @@ class BrowseQuery:
     # Records ranked by meaning ((id, score), best first, from the dataset's meaning index): they replace the word
     # search and the sort, the other filters still apply, and a Meaning column (in Updated's place) shows each score.
     nearest: list[tuple[int, float]] | None = None
+    tag: str | None = None  # records that carry this tag
+    ids: list[int] | None = None  # only these records (a lasso on the map): the other filters still apply
 
 
 @dataclass
@@ -91,34 +96,12 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
     the same at 100 records or 100,000. A text search scans the filtered rows once to count and once more for
     the page: deep pages of a search cost a scan, as the search itself does.
     """
-    if field_name := null_byte_field({"search text": query.text, "dataset": query.dataset, "category": query.category,
-                                      "author": query.author, "status": query.status, "flag": query.flag}):
-        raise InvalidInput(f"{null_byte_reason(field_name)}: no record can match it")
     model = Task if query.kind == "tasks" else Record
-    filters = []
-    if query.dataset:
-        dataset_id = session.execute(select(Dataset.id).where(Dataset.name == query.dataset)).scalar()
-        filters.append(model.dataset_id == (dataset_id if dataset_id is not None else -1))
-    if query.status:
-        filters.append(model.status == RecordStatus(query.status))
-    if query.author:
-        filters.append(model.created_by == query.author)
-    if query.category:
-        if model is Task:
-            filters.append(_contains(session, cast(Task.categories, String), _like(f'"{query.category}"')))
-        else:
-            filters.append(Record.category == query.category)
-    if query.flag:
-        filters.append(_flagged(model, query.flag))
-    if query.written_by:
-        filters.append(_written_by(model, query.written_by))
+    filters = _filters(session, query, model)
     if query.nearest is not None and model is Record:
         return _by_meaning(session, query, filters)
     if query.text and query.text.strip():
-        pattern = _like(query.text.strip())
-        fields = [Task.name, Task.definition] if model is Task else [Record.instruction, Record.input,
-                                                                       cast(Record.outputs, String)]
-        filters.append(or_(*[_contains(session, f, pattern) for f in fields]))
+        filters.append(_text_filter(session, query.text, model))
     column, descending = SORTS.get(query.sort, SORTS["Last updated"])
     order = getattr(model, column)
     ordering = [order.desc() if descending else order.asc()]
@@ -143,12 +126,80 @@ def browse(session: Session, query: BrowseQuery) -> BrowsePage:
                    r.created_by or "", _when(r.updated_at)] for r in rows],
             total=total, page=page, pages=pages, asked=asked)
     rows = _record_rows(session, ids)
+    tags = tags_of(session, ids)
     return BrowsePage(
-        columns=["ID", "Instruction", "Output", "Status", "Category", "Source", "Author", "Updated"],
+        columns=RECORD_COLUMNS,
         rows=[[r.id, _short(r.instruction) + (f" · {_short(r.input, 60)}" if r.input else ""),
                _short((r.outputs or [""])[0], 100), _status(r.status), r.category or "", source_of(r),
-               r.created_by or "", _when(r.updated_at)] for r in rows],
+               r.created_by or "", ", ".join(tags.get(r.id, [])), _when(r.updated_at)] for r in rows],
         total=total, page=page, pages=pages, asked=asked)
+
+
+def matching_ids(session: Session, query: BrowseQuery) -> list[int]:
+    """The ids of every record that matches the query's filters (all pages), in id order: what a bulk action on
+    "all matching" applies to."""
+    filters = _filters(session, query, Record)
+    if query.nearest is not None:
+        ranked = [item_id for item_id, _ in query.nearest]
+        matching: set[int] = set()
+        for start in range(0, len(ranked), 900):
+            matching.update(session.execute(select(Record.id).where(
+                Record.id.in_(ranked[start:start + 900]), *filters)).scalars())
+        return sorted(matching)
+    if query.text and query.text.strip():
+        filters.append(_text_filter(session, query.text, Record))
+    return list(session.execute(select(Record.id).where(*filters).order_by(Record.id)).scalars())
+
+
+def _text_filter(session: Session, text: str, model):
+    pattern = _like(text.strip())
+    fields = [Task.name, Task.definition] if model is Task else [Record.instruction, Record.input,
+                                                                   cast(Record.outputs, String)]
+    return or_(*[_contains(session, f, pattern) for f in fields])
+
+
+def _filters(session: Session, query: BrowseQuery, model) -> list:
+    """The WHERE conditions of every filter but the text search."""
+    if field_name := null_byte_field({"search text": query.text, "dataset": query.dataset, "category": query.category,
+                                      "author": query.author, "status": query.status, "flag": query.flag,
+                                      "tag": query.tag}):
+        raise InvalidInput(f"{null_byte_reason(field_name)}: no record can match it")
+    filters = []
+    if query.dataset:
+        dataset_id = session.execute(select(Dataset.id).where(Dataset.name == query.dataset)).scalar()
+        filters.append(model.dataset_id == (dataset_id if dataset_id is not None else -1))
+    if query.status:
+        filters.append(model.status == RecordStatus(query.status))
+    if query.author:
+        filters.append(model.created_by == query.author)
+    if query.category:
+        if model is Task:
+            filters.append(_contains(session, cast(Task.categories, String), _like(f'"{query.category}"')))
+        else:
+            filters.append(Record.category == query.category)
+    if query.flag:
+        filters.append(_flagged(model, query.flag))
+    if query.written_by:
+        filters.append(_written_by(model, query.written_by))
+    if query.tag and query.tag.strip():
+        tagged = select(RecordTag.record_id).where(RecordTag.tag == query.tag.strip())
+        filters.append(model.id.in_(tagged) if model is Record else
+                       Task.id.in_(select(Record.task_id).where(Record.id.in_(tagged))))
+    if query.ids is not None:
+        # written into the SQL as numbers: a lasso may hold more ids than SQLite takes bound parameters
+        ids = bindparam("only_ids", [int(i) for i in query.ids], expanding=True, literal_execute=True)
+        filters.append(Record.id.in_(ids) if model is Record else
+                       Task.id.in_(select(Record.task_id).where(Record.id.in_(ids))))
+    return filters
+
+
+def tags_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
+    """{record id: its tags, sorted} for the records `ids` (a page)."""
+    found: dict[int, list[str]] = {}
+    for record_id, tag in session.execute(select(RecordTag.record_id, RecordTag.tag)
+                                          .where(RecordTag.record_id.in_(ids)).order_by(RecordTag.tag)):
+        found.setdefault(record_id, []).append(tag)
+    return found
 
 
 def _record_rows(session: Session, ids: list[int]) -> list:
@@ -177,12 +228,13 @@ def _by_meaning(session: Session, query: BrowseQuery, filters: list) -> BrowsePa
     page = min(asked, pages)
     shown = ranked[(page - 1) * query.page_size:page * query.page_size]
     rows = _record_rows(session, shown)
+    tags = tags_of(session, shown)
     return BrowsePage(
         # the columns of a word search, the score where the time of the last update was (the table keeps its shape)
-        columns=["ID", "Instruction", "Output", "Status", "Category", "Source", "Author", "Meaning"],
+        columns=[*RECORD_COLUMNS[:-1], "Meaning"],
         rows=[[r.id, _short(r.instruction) + (f" · {_short(r.input, 60)}" if r.input else ""),
                _short((r.outputs or [""])[0], 100), _status(r.status), r.category or "", source_of(r),
-               r.created_by or "", f"{score[r.id]:.2f}"] for r in rows],
+               r.created_by or "", ", ".join(tags.get(r.id, [])), f"{score[r.id]:.2f}"] for r in rows],
         total=total, page=page, pages=pages, asked=asked)
 
 
@@ -237,6 +289,15 @@ def categories(session: Session, dataset: str | None = None, limit: int = 200) -
         query = query.join(Dataset, Dataset.id == Record.dataset_id).where(Dataset.name == dataset)
     rows = session.execute(query.group_by(Record.category).order_by(func.count().desc()).limit(limit)).all()
     return [r[0] for r in rows]
+
+
+def tags_in_use(session: Session, dataset: str | None = None, limit: int = 200) -> list[str]:
+    """The most used tags (for the filter's choices), in one dataset if named."""
+    query = select(RecordTag.tag, func.count()).group_by(RecordTag.tag)
+    if dataset:
+        query = (query.join(Record, Record.id == RecordTag.record_id).join(Dataset, Dataset.id == Record.dataset_id)
+                 .where(Dataset.name == dataset))
+    return [r[0] for r in session.execute(query.order_by(func.count().desc(), RecordTag.tag).limit(limit)).all()]
 
 
 def authors(session: Session) -> list[str]:
