@@ -14,6 +14,7 @@ from sqlmodel import Session
 from curation import provenance as provenance_rules
 from curation.provenance import MachineText
 from curation.records import RecordDraft, null_byte_field, null_byte_reason, record_fields
+from curation.services.errors import InvalidInput
 from curation.services.permissions import Actor, authorize, can_edit
 from db import repo
 from db.models import Record, RecordStatus
@@ -25,10 +26,6 @@ TRANSITIONS = {
     "reject": RecordStatus.rejected,
     "discard": RecordStatus.discarded,
 }
-
-
-class InvalidInput(ValueError):
-    """The form cannot be saved as it is; the message says what to fix."""
 
 
 def required_version(expected_version: int | None, entity: str, item_id: int) -> int:

@@ -5,9 +5,10 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from curation import stats
-from curation.services import review
+from curation.services import assignments, review
 from curation.services.permissions import authorize
 from curation.ui.context import AppContext
+from curation.ui.safe import text_markdown
 
 TAB_TITLE = "Overview"
 TAB_ORDER = 50
@@ -61,6 +62,18 @@ def written_by_figure(counts: dict[str, int], models: dict[str, int]) -> tuple[g
                 colors=["#0ea5e9"] * len(shown)), line
 
 
+def agreement_markdown(report: assignments.AgreementReport) -> str:
+    """The agreement line, the annotators' own figures, and the least agreed records (to reconcile first)."""
+    lines = [text_markdown(report.summary())]
+    if report.per_annotator:
+        lines += ["", "| Annotator | Agreement with the others |", "|---|---|"]
+        lines += [f"| {text_markdown(name)} | {score:.2f} |" for name, score in report.per_annotator.items()]
+    if report.lowest:
+        lines += ["", "Least agreed: " + ", ".join(f"#{item} ({score:.2f})" for item, score in report.lowest)
+                  + " · reconcile them in Assignments."]
+    return "\n".join(lines)
+
+
 def build(ctx: AppContext) -> dict:
     with gr.Row():
         dataset = gr.Dropdown(label="Dataset", choices=[("All datasets", "")], value="", scale=3,
@@ -78,6 +91,9 @@ def build(ctx: AppContext) -> dict:
         with gr.Column():
             by_writer = gr.Plot(show_label=False, elem_id="overview-written-by")
             models = gr.Markdown(elem_id="overview-models")
+    with gr.Accordion("Agreement between annotators", open=True, elem_id="overview-agreement-box"):
+        agreement = gr.Markdown("Choose a dataset to see how much its annotators agree.",
+                                elem_id="overview-agreement")
 
     @ctx.friendly
     def overview(dataset, request: gr.Request):
@@ -97,6 +113,16 @@ def build(ctx: AppContext) -> dict:
         return written_by_figure(counts, used)
 
     @ctx.friendly
+    def overview_agreement(dataset, request: gr.Request):
+        """How much the annotators agree on a dataset's overlapping answers: per item and per annotator."""
+        authorize(ctx.actor(request), "view")
+        if not dataset:
+            return "Choose a dataset to see how much its annotators agree."
+        with ctx.session() as session:
+            report = assignments.agreement_report(session, dataset=dataset)
+        return agreement_markdown(report)
+
+    @ctx.friendly
     def on_load(request: gr.Request):
         ctx.actor(request)
         return gr.update(choices=[("All datasets", "")] + [(d, d) for d in ctx.datasets()])
@@ -108,6 +134,8 @@ def build(ctx: AppContext) -> dict:
     refresh.click(written_by, [dataset], writer_outputs, api_name="overview_written_by")
     dataset.input(overview, [dataset], outputs, api_visibility="private")
     dataset.input(written_by, [dataset], writer_outputs, api_visibility="private")
+    refresh.click(overview_agreement, [dataset], [agreement], api_name="overview_agreement")
+    dataset.input(overview_agreement, [dataset], [agreement], api_visibility="private")
     ctx.on_load(on_load, None, [dataset])
     # Counting every record takes a moment at 100k: done when the tab is opened, not on every page load.
     if ctx.tab is not None:
