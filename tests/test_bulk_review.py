@@ -187,13 +187,3 @@ def test_bulk_actions_on_the_records_a_lasso_selected(session, seeded):
     result = bulk_review(session, CURA, record_ids=matching_ids(session, BrowseQuery(ids=lasso)), action="approve")
     assert result.changed == 50 and len(result.skipped) == 5
 
-
-def test_assign_says_in_words_when_assignment_is_not_there(session, seeded):
-    try:
-        from curation.services import assignments  # noqa: F401
-    except ImportError:
-        with pytest.raises(InvalidInput, match="assignment is not available yet"):
-            bulk_review(session, CURA, record_ids=seeded["submitted"][:3], action="assign", annotators=["ann"],
-                        dataset="demo")
-        return
-    pytest.skip("assignments exist: their bulk use is tested with them")

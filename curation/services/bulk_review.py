@@ -15,13 +15,14 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from curation import provenance as provenance_rules
+from curation.services import assignments
 from curation.services.annotation import TRANSITIONS, InvalidInput, refuse_null_bytes
 from curation.services.permissions import Actor, PermissionDenied, authorize
 from curation.services.tags import clean_tag, require_curator, tag_records, untag_records
 from db import repo
 from db.models import Record, RecordStatus, Revision, utcnow
 from db.repo import NotFoundError
-from db.review_tables import BulkAction, BulkActionItem, RecordTag
+from db.review_tables import BulkAction, BulkActionItem
 
 ACTIONS = {"approve": "approve", "reject": "reject", "discard": "discard", "tag": "add tag", "untag": "remove tag",
            "assign": "assign"}
@@ -314,21 +315,10 @@ def _still_there(session: Session, ids: list[int]) -> list[int]:
     return [record_id for record_id in ids if record_id in found]
 
 
-# ---- assignment (curation.services.assignments, written beside this) -----------------------------------------
-
-def _assignments():
-    try:
-        from curation.services import assignments
-    except ImportError:
-        raise InvalidInput("assignment is not available yet") from None
-    if not callable(getattr(assignments, "assign", None)):
-        raise InvalidInput("assignment is not available yet")
-    return assignments
-
+# ---- assignment (curation.services.assignments) ---------------------------------------------------------------
 
 def _assign(session: Session, actor: Actor, bulk: BulkAction, ids: list[int], dataset: str | None,
             annotators: list[str], overlap: int) -> tuple[int, list]:
-    assignments = _assignments()
     if not dataset:
         raise InvalidInput("choose the dataset whose records you assign")
     made = assignments.assign(session, actor, dataset=dataset, item_type="record", item_ids=ids,
@@ -341,13 +331,9 @@ def _assign(session: Session, actor: Actor, bulk: BulkAction, ids: list[int], da
 
 
 def _withdraw(session: Session, actor: Actor, bulk: BulkAction) -> tuple[int, list]:
-    assignments = _assignments()
     made = list((bulk.detail or {}).get("assignment_ids") or [])
     withdrawn = assignments.withdraw(session, actor, made) if made else 0
     left = len(made) - int(withdrawn or 0)
     gone = [(None, f"{left:,} assignment{'s' * (left != 1)} already withdrawn or answered")] if left else []
     return int(withdrawn or 0), gone
 
-
-__all__ = ["ACTIONS", "BulkActionView", "BulkResult", "RecordTag", "bulk_review", "last_undoable",
-           "recent_bulk_actions", "undo_bulk_action"]
