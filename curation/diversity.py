@@ -1,4 +1,5 @@
-"""Coverage of a dataset: clusters over embeddings named by their most distinctive words, a 2-D map, and counts.
+"""Coverage of a dataset: clusters over embeddings named by their most distinctive words, a 2-D map (UMAP,
+curation.maps), and counts.
 
 The leading *verb* of Self-Instruct's diversity figure needs a parser; no well-kept library here ships its
 model offline (NLTK's tagger data and spaCy's English models do not come from the package registry), so we
@@ -55,14 +56,11 @@ def cluster_names(texts: Sequence[str], labels: Sequence[int], top: int = WORDS_
             for k, c in enumerate(clusters)}
 
 
-def map_2d(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Two coordinates per row by PCA: fast at any size, and stable across runs."""
-    from sklearn.decomposition import PCA
+def map_2d(vectors: np.ndarray, seed: int = 0, projection: str = "auto") -> np.ndarray:
+    """Two coordinates per row: UMAP, so clusters stand apart (PCA for tiny sets, or when asked; curation.maps)."""
+    from curation import maps
 
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if len(vectors) < 2:
-        return np.zeros((len(vectors), 2), dtype=np.float32)
-    return PCA(n_components=2, random_state=seed).fit_transform(vectors).astype(np.float32)
+    return maps.map_2d(vectors, seed, projection)
 
 
 def leading_word(instruction: str) -> str:
@@ -80,16 +78,19 @@ def counts_by(records: Sequence[dict[str, Any]], key: str) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def coverage(records: Sequence[dict[str, Any]], vectors: np.ndarray, n_clusters: int | None = None,
-             seed: int = 0) -> dict[str, Any]:
+def coverage(records: Sequence[dict[str, Any]], vectors: np.ndarray | None, n_clusters: int | None = None,
+             seed: int = 0, *, labels: np.ndarray | None = None, xy: np.ndarray | None = None,
+             projection: str = "auto") -> dict[str, Any]:
     """Everything the coverage view shows, as plain values.
 
-    records: dicts with id, instruction, category, status, created_by; vectors: one row per record.
-    Returns points (id, x, y, cluster), clusters (id, size, words), and counts by category, cluster,
-    status, author and leading word.
+    records: dicts with id, instruction, category, status, created_by; vectors: one row per record (None when
+    `labels` and `xy`, a map laid out before, are given). Returns points (id, x, y, cluster), clusters (id, size,
+    words), and counts by category, cluster, status, author and leading word.
     """
-    labels = cluster_labels(vectors, n_clusters, seed) if len(records) else np.zeros(0, dtype=np.int64)
-    xy = map_2d(vectors, seed) if len(records) else np.zeros((0, 2))
+    if labels is None:
+        labels = cluster_labels(vectors, n_clusters, seed) if len(records) else np.zeros(0, dtype=np.int64)
+    if xy is None:
+        xy = map_2d(vectors, seed, projection) if len(records) else np.zeros((0, 2))
     names = cluster_names([r["instruction"] for r in records], labels) if len(records) else {}
     sizes = Counter(labels.tolist())
     enriched = [{**r, "cluster": int(c), "leading_word": leading_word(r["instruction"])} for r, c in zip(records, labels)]

@@ -78,10 +78,14 @@ def embedder_vectors(session: Session, embedder: Embedder) -> Vectors:
 
 def scored_map(session: Session, *, dataset: str, embedder: Embedder | None = None,
                progress=None) -> dict[str, Any]:
-    """The Diversity map's report (every live record at its 2-D place), each point also carrying its scores."""
-    from curation.services.coverage import coverage_report
+    """The Diversity map's report (every live record at its 2-D place), each point also carrying its scores.
 
-    report = coverage_report(session, dataset=dataset, embedder=embedder, progress=progress)
+    The same stored map as the Diversity tab's (services.maps): laid out once per state of the records (UMAP is
+    most of a minute at 52k on a small machine), so both tabs place a record alike.
+    """
+    from curation.services.maps import map_report
+
+    report = map_report(session, dataset=dataset, embedder=embedder, progress=progress)
     stored = stored_scores(session, _dataset_id(session, dataset), list(NUMERIC_SCORES))
     for point in report["points"]:
         point["scores"] = {name: value for name, (value, _) in stored.get(point["id"], {}).items()

@@ -88,8 +88,9 @@ def map_figure(report: dict[str, Any] | None, color_by: str = "Cluster") -> go.F
                         color=color or PALETTE[i % len(PALETTE)], line=dict(width=0.5, color="white"))))
     figure.update_xaxes(showticklabels=False, title=None, zeroline=False)
     figure.update_yaxes(showticklabels=False, title=None, zeroline=False)
+    # dragmode lasso: a drag draws a lasso whose records Browse can list (curation/ui/diversity_map.py)
     figure.update_layout(legend=dict(title=color_by, itemsizing="constant"), hoverlabel=dict(align="left"),
-                         clickmode="event")
+                         clickmode="event", dragmode="lasso")
     return _layout(figure, f"{len(report['points']):,} records by meaning, coloured by {color_by.lower()}", 600)
 
 
@@ -124,14 +125,22 @@ def coverage_figures(report: dict[str, Any] | None) -> tuple[go.Figure, ...]:
             bar_figure("Leading word of the instruction (mostly the verb)", counts["leading_word"], top=20))
 
 
+METHOD_NAMES = {"umap": "UMAP", "pca": "PCA"}
+
+
 def coverage_summary(report: dict[str, Any] | None) -> str:
     if not report or not report.get("points"):
         return ""
     biggest = max(report["clusters"], key=lambda c: c["size"])
     share = biggest["size"] / max(1, len(report["points"]))
-    return (f"**{len(report['points']):,}** live records in **{len(report['clusters'])}** clusters · the largest, "
+    line = (f"**{len(report['points']):,}** live records in **{len(report['clusters'])}** clusters · the largest, "
             f"*{html.escape(cluster_label(biggest))}*, holds **{share:.0%}** · "
             f"**{len(report['counts']['leading_word']):,}** distinct leading words")
+    drawn = report.get("map")
+    if drawn:
+        line += (f" · laid out by {METHOD_NAMES.get(drawn['method'], drawn['method'])} in {drawn['seconds']:.1f} s "
+                 "and kept until the records change")
+    return line
 
 
 def flags_view(report: dict[str, Any] | None) -> tuple[go.Figure, str]:

@@ -20,6 +20,7 @@ from curation.services import generation
 from curation.services.permissions import authorize
 from curation.ui import diversity_plots as plots
 from curation.ui import distributed_panel
+from curation.ui import diversity_map
 from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext
 from curation.ui.near_duplicate_hint import forget_indexes, open_record_on_click, shared_embedder
@@ -124,11 +125,13 @@ def build(ctx: AppContext) -> None:
                 color_by = gr.Radio(list(plots.COLOR_BY), value="Cluster", label="Colour by", scale=4,
                                     elem_id="diversity-color")
                 with gr.Column(scale=1, min_width=170):
-                    coverage_btn = gr.Button("Redraw map and coverage", elem_id="diversity-coverage")
+                    coverage_btn = gr.Button("Map and coverage", elem_id="diversity-coverage")
             coverage_line = gr.Markdown(elem_id="diversity-coverage-summary")
             map_plot = gr.Plot(plots.map_figure(None), show_label=False, elem_id="diversity-map")
-            gr.Markdown("Hover a point to read its instruction; click it to open the record in the editor.",
-                        elem_classes=["hint"])
+            diversity_map.attach_lasso(ctx, dataset=dataset, curator=lambda request: curator(request))
+            gr.Markdown("Hover a point to read its instruction; click it to open the record in the editor; drag a "
+                        "lasso around points to list those records in Browse.", elem_classes=["hint"])
+            map_timer = gr.Timer(diversity_map.POLL_SECONDS, active=False)
         with gr.Tab("Coverage", id="diversity-coverage-tab"):
             clusters_plot = gr.Plot(show_label=False)
             with gr.Row():
@@ -288,18 +291,30 @@ def build(ctx: AppContext) -> None:
 
     @ctx.friendly
     @_said
-    def diversity_coverage(dataset_v, color_v, request: gr.Request, progress=gr.Progress()):
-        """The map of every live record, clusters named by their words, and counts per category, status, author, verb."""
-        curator(request)
+    def diversity_coverage(dataset_v, color_v, request: gr.Request):
+        """The map of every live record (UMAP), clusters named by their words, and counts per category, status,
+        author, verb. A map not laid out yet is computed in the background: until then the summary says so
+        ("The map is being computed: N records, about M s") and the report is None."""
+        actor = curator(request)
         if not dataset_v:
             raise dedup_service.DedupError("choose a dataset first")
-        progress(0, desc="Loading the model")
-        with ctx.session() as session:
-            report = coverage_service.coverage_report(
-                session, dataset=dataset_v, embedder=shared_embedder(ctx),
-                progress=lambda done, total: progress(done / max(total, 1), desc=f"Embedding {done:,} of {total:,}"))
-        return (plots.map_figure(report, color_v), plots.coverage_summary(report),
-                *plots.coverage_figures(report), report)
+        return diversity_map.coverage_view(ctx, dataset_v, color_v, by=actor.name)
+
+    @ctx.friendly
+    @_said
+    def map_poll(dataset_v, color_v, request: gr.Request):
+        """While a map is being computed: the words again, then the map once it is there."""
+        curator(request)
+        return diversity_map.poll_view(ctx, dataset_v, color_v)
+
+    @ctx.friendly
+    @_said
+    def stored_map(dataset_v, color_v, shown, request: gr.Request):
+        """A dataset just opened: its stored map, if it has one (nothing is computed)."""
+        actor = ctx.actor(request)
+        if not actor.reviews:  # the map is the curators'; an annotator opening the tab sees the groups only
+            return tuple(gr.skip() for _ in coverage_out)
+        return diversity_map.stored_view(ctx, dataset_v, color_v, shown)
 
     @ctx.friendly
     @_said
@@ -341,7 +356,7 @@ def build(ctx: AppContext) -> None:
         return gr.update(choices=choices, value=chosen), chosen or None
 
     def blank_coverage():
-        return (plots.map_figure(None), "", *plots.coverage_figures(None), None)
+        return (plots.map_figure(None), "", *plots.coverage_figures(None), None, gr.Timer(active=False))
 
     def method_chosen(method_v):
         method_v = _method(method_v)
@@ -353,7 +368,7 @@ def build(ctx: AppContext) -> None:
     view = [summary, groups_table, group_view, keep, group_ids, index, groups_state]
     decisions_out = [decisions_table, undo_choice]
     coverage_out = [map_plot, coverage_line, clusters_plot, category_plot, status_plot, author_plot, verbs_plot,
-                    report_state]
+                    report_state, map_timer]
     private = dict(api_visibility="private", show_progress="hidden")
     heavy = dict(concurrency_limit=1, concurrency_id="diversity-heavy")  # two cores: one embedding run at a time
     # Public listeners first: a private one registered earlier would take the function's name as its api_name.
@@ -373,7 +388,10 @@ def build(ctx: AppContext) -> None:
         diversity_groups, [dataset, method, threshold, job_filter], view, **private)
     job_filter.input(diversity_groups, [dataset, method, threshold, job_filter], view, **private)
     dataset.input(dataset_chosen, [dataset, method, threshold, job_filter],
-                  [*view, *decisions_out, flags_plot, flags_table, *coverage_out, job_filter], **private)
+                  [*view, *decisions_out, flags_plot, flags_table, *coverage_out, job_filter], **private).then(
+        stored_map, [dataset, color_by, report_state], coverage_out, **private)
+    # once: a tick that finds the map reads it (seconds at 52k); the ticks meanwhile are dropped, not queued
+    map_timer.tick(map_poll, [dataset, color_by], coverage_out, trigger_mode="once", **private)
     groups_table.select(pick_group, [groups_state], [group_view, keep, group_ids, index], **private)
     previous_btn.click(previous_group, [groups_state, index], [group_view, keep, group_ids, index], **private)
     next_btn.click(next_group, [groups_state, index], [group_view, keep, group_ids, index], **private)
@@ -392,6 +410,8 @@ def build(ctx: AppContext) -> None:
     opened_outputs = [dataset, *view, *decisions_out, flags_plot, flags_table, *coverage_out, job_filter, opened]
     if ctx.tab is not None:
         ctx.tab.select(on_open, [dataset, method, threshold, opened, job_filter], opened_outputs,
-                       api_visibility="private", show_progress_on=[summary])
+                       api_visibility="private", show_progress_on=[summary]).then(
+            stored_map, [dataset, color_by, report_state], coverage_out, **private)
     else:
-        ctx.on_load(on_open, [dataset, method, threshold, opened, job_filter], opened_outputs)
+        ctx.on_load(on_open, [dataset, method, threshold, opened, job_filter], opened_outputs,
+                    then=(stored_map, [dataset, color_by, report_state], coverage_out))
