@@ -11,6 +11,12 @@ With --keep DIR the database is kept there and reused by later runs (building it
 Then, in a real browser (Debian's chromium through Playwright, a fresh browser context each time), the
 time from pressing Enter in the sign-in form to a usable page (defined in SIGN_IN_DEFINITION), and, after
 restarting the server, the first saves (an existing record, a new one, one to a dataset that does not exist).
+
+    python bench/ui_latency.py --hint 52002 500000 [--hint-queries 200] [--hint-browser-queries 50] [--keep DIR]
+
+times only the editor's live near-duplicate hint instead (run_hint_benchmark): a dataset of the 52,002 Stanford
+Alpaca records, and one of 500,000 that adds lead-in copies of them whose vectors the benchmark writes into the
+embedding cache (COPIES_NOTE); the first build, each hint in process and in chromium, and a save taken in.
 """
 from __future__ import annotations
 
@@ -295,6 +301,269 @@ def count_records(url: str) -> int:
     return total
 
 
+# ---- the editor's live near-duplicate hint at 52k and 500k records ------------------------------------------
+
+ALPACA_52K = SHARED / "alpaca_format" / "stanford_alpaca_52k.json"
+HINT_DATASET = "alpaca"
+# Copy k of Alpaca record r (k counted over all copies) opens with LEADS[k // 52,002] and the record's instruction
+# with its first letter lowered: ten openings, each held by under a tenth of the records, so none is the shared
+# prefix (30% of the records) that the hint cuts from what it compares.
+LEADS = ("Please ", "Kindly ", "Now, ", "Task: ", "I would like you to ", "Could you ", "Quickly ", "Carefully ",
+         "Help me: ", "Try to ")
+COPY_NOISE = 0.01  # per coordinate, added to a copy's source vector before normalizing: cosine to it about 0.98
+HINT_DATA_NOTE = (
+    "the {size:,}-record dataset: the 52,002 Stanford Alpaca records of ../shared/data{copies}")
+COPIES_NOTE = (
+    " + {copies:,} copies of them whose instruction opens with one of ten lead-ins (\"Please \", \"Kindly \", ...); "
+    "each copy's instruction vector in the embedding cache is its source's real MiniLM vector plus Gaussian noise "
+    f"(sigma {COPY_NOISE} per coordinate, cosine to the source about 0.98), written there by the benchmark instead of "
+    "embedding 448k texts cold (an hour or more on 2 cores); inputs are the source's, with their real vectors")
+
+
+def build_hint_database(url: str, records: int) -> tuple[int, int]:
+    """The 52k Alpaca records in dataset HINT_DATASET, topped up to `records` with lead-in copies; (imported, copies)."""
+    from dataclasses import replace
+
+    from sqlalchemy import func, select
+
+    from curation.importer import import_files
+    from curation.services import admin
+    from db import repo
+    from db.engine import open_database, session_for
+    from db.models import Record
+
+    engine = open_database(url)
+    with session_for(engine) as session:
+        admin.add_user(session, "curator", "curator", PASSWORD)
+        session.commit()
+        import_files(session, HINT_DATASET, [ALPACA_52K], by="import", keep_duplicates=True)
+        session.commit()
+        imported = session.execute(select(func.count()).select_from(Record)).scalar_one()
+        dataset = repo.get_dataset(session, HINT_DATASET)
+        originals = [repo.record_draft(r) for r in repo.iter_records(session, dataset.id)]
+        copies = max(0, records - imported)
+        for start in range(0, copies, 20_000):
+            batch = []
+            for k in range(start, min(copies, start + 20_000)):
+                source = originals[k % len(originals)]
+                text = source.instruction
+                batch.append(replace(source, instruction=LEADS[k // len(originals)] + text[:1].lower() + text[1:]))
+            repo.insert_records(session, dataset.id, batch, by="bench", reason="benchmark copy")
+            session.commit()
+    engine.dispose()
+    return imported, copies
+
+
+def hint_records(session) -> list[dict]:
+    """(id, instruction, input) of every record of HINT_DATASET in id order, as the shared-part helpers read them."""
+    from sqlalchemy import select
+
+    from db import repo
+    from db.models import Record
+
+    dataset = repo.get_dataset(session, HINT_DATASET)
+    rows = session.execute(select(Record.id, Record.instruction, Record.input)
+                           .where(Record.dataset_id == dataset.id).order_by(Record.id)).all()
+    return [{"id": i, "instruction": a, "input": b, "output": ""} for i, a, b in rows]
+
+
+def prefill_copy_vectors(url: str, source_url: str, imported: int) -> int:
+    """Copy the 52k database's embedding cache into `url` and give each copy's instruction its source's vector
+    plus noise (COPIES_NOTE); returns the vectors written for copies."""
+    import numpy as np
+    from sqlalchemy import select
+
+    from curation.embeddings import DEFAULT_FIELDS, Embedder, record_parts, store_vectors, text_hash
+    from curation.services.dedup import shared_parts, without_shared_parts
+    from db.dedup_tables import EmbeddingVector as V
+    from db.engine import open_database, session_for
+
+    embedder = Embedder()
+    source = open_database(source_url)
+    engine = open_database(url)
+    with session_for(source) as session:
+        cached = {h: np.frombuffer(v, dtype=np.float32) for h, v in session.execute(select(V.text_hash, V.vector).where(
+            V.model == embedder.model_name, V.precision == embedder.precision)).all()}
+    source.dispose()
+    rng = np.random.default_rng(0)
+    written = 0
+    with session_for(engine) as session:
+        hashes = list(cached)
+        for start in range(0, len(hashes), 20_000):
+            chunk = hashes[start:start + 20_000]
+            store_vectors(session, embedder.model_name, embedder.precision, chunk, np.stack([cached[h] for h in chunk]))
+        session.commit()
+        records = hint_records(session)
+        shared = shared_parts(records, DEFAULT_FIELDS)[0]
+
+        def compared(r):
+            return without_shared_parts(record_parts(DEFAULT_FIELDS, r["instruction"], r["input"]), shared)[0]
+
+        new_hashes, new_vectors = [], []
+        for k, record in enumerate(records[imported:]):
+            vector = cached[text_hash(compared(records[k % imported]))]
+            noisy = vector + rng.normal(0.0, COPY_NOISE, vector.shape).astype(np.float32)
+            new_hashes.append(text_hash(compared(record)))
+            new_vectors.append(noisy / np.linalg.norm(noisy))
+            if len(new_hashes) == 20_000 or k == len(records) - imported - 1:
+                store_vectors(session, embedder.model_name, embedder.precision, new_hashes, np.stack(new_vectors))
+                session.commit()
+                written += len(new_hashes)
+                new_hashes, new_vectors = [], []
+    engine.dispose()
+    return written
+
+
+def typed_near_duplicates(url: str, count: int, seed: int = 1) -> tuple[list[tuple[int, str]], dict[int, int]]:
+    """([(source id, text)] for `count` Alpaca records without an input: the instruction as someone might retype
+    it (its last punctuation mark changed: "." becomes "!", "?" and "!" become "."; else a "." is added)), and
+    the Alpaca record each record of the dataset is (itself, or the one it copies)."""
+    from db.engine import open_database, session_for
+
+    engine = open_database(url)
+    with session_for(engine) as session:
+        records = hint_records(session)
+    engine.dispose()
+    originals = records[:52_002]
+    source_of = {r["id"]: originals[n % len(originals)]["id"] for n, r in enumerate(records)}
+    rng = random.Random(seed)
+    picked = rng.sample([r for r in originals if not r["input"].strip() and len(r["instruction"]) > 20], count)
+    swap = {".": "!", "?": ".", "!": "."}
+    typed = [(r["id"], r["instruction"][:-1] + swap[r["instruction"][-1]] if r["instruction"][-1] in swap
+              else r["instruction"] + ".") for r in picked]
+    return typed, source_of
+
+
+def time_hint_in_process(url: str, queries: list[tuple[int, str]], source_of: dict[int, int], saves: int) -> dict:
+    """In the bench's own process, as the hint's listener calls it: the first build, then each typed text's
+    matches (embedding, search, the matched rows), then `saves` remembered records (what a save adds)."""
+    from curation.config import Settings
+    from curation.ui.context import AppContext
+    from curation.ui.near_duplicate_hint import near_duplicates_for, remember_saved, warm_index
+    from db.engine import open_database
+
+    ctx = AppContext(settings=Settings.from_env(database_url=url), engine=open_database(url))
+    t = time.perf_counter()
+    hint = warm_index(ctx, HINT_DATASET)
+    figures: dict = {"first build": time.perf_counter() - t, "records": len(hint.index.ids),
+                     "rss after build": rss_mb(os.getpid())}
+    near_duplicates_for(ctx, HINT_DATASET, "Warm up the query path.")
+    figures.update({"hint": [], "embed": [], "search": [], "found": 0, "matched": []})
+    for source_id, text in queries:
+        t = time.perf_counter()
+        matches = near_duplicates_for(ctx, HINT_DATASET, text)
+        figures["hint"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        parts = hint.embedder.encode(hint.compared(text, "", ""))
+        figures["embed"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        hint.index.closest(list(parts), 0.95, 5)
+        figures["search"].append(time.perf_counter() - t)
+        figures["found"] += any(source_of.get(m["id"]) == source_id for m in matches)
+        if matches:
+            figures["matched"].append((source_id, text))
+    figures["remember"] = []
+    for n in range(saves):
+        source_id, text = queries[n % len(queries)]
+        t = time.perf_counter()
+        remember_saved(ctx, HINT_DATASET, 10_000_000 + n, f"{text} (saved by the bench, {n})", "", "")
+        figures["remember"].append(time.perf_counter() - t)
+    figures["rss at end"] = rss_mb(os.getpid())
+    ctx.engine.dispose()
+    return figures
+
+
+def time_hint_in_browser(url: str, port: int, queries: list[tuple[int, str]]) -> dict:
+    """Through `python app.py` and chromium: someone picks the dataset in the Record tab and types; the first
+    hint (the index built from the cache meanwhile), then for each typed text the time from filling the
+    instruction box to the hint's match list being visible (after clearing the box and its hint)."""
+    from playwright.sync_api import sync_playwright
+
+    server = start_server(url, port)
+    figures: dict = {"hint": []}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+            page.goto(f"http://127.0.0.1:{port}")
+            page.get_by_label("username").fill("curator")
+            page.get_by_label("password").fill(PASSWORD)
+            page.get_by_label("password").press("Enter")
+            page.locator("#signed-in", has_text="Signed in as").wait_for(timeout=120_000)
+            page.get_by_role("tab", name="Record").click()
+            page.locator("#record-dataset input").click()
+            page.get_by_role("option", name=HINT_DATASET).click()
+            instruction = page.locator("#record-instruction").get_by_role("textbox")
+            matches = page.locator("div[id^='near-duplicate-hint-'] .nd-hint")
+            t = time.perf_counter()
+            instruction.fill(queries[0][1])
+            matches.wait_for(state="visible", timeout=3_600_000)
+            figures["first hint"] = time.perf_counter() - t
+            for _, text in queries[1:]:
+                instruction.fill("")
+                matches.wait_for(state="detached", timeout=60_000)
+                t = time.perf_counter()
+                instruction.fill(text)
+                matches.wait_for(state="visible", timeout=60_000)
+                figures["hint"].append(time.perf_counter() - t)
+            browser.close()
+        figures["server rss"] = rss_mb(server.pid)
+    finally:
+        stop_server(server)
+    return figures
+
+
+def hint_database(folder: Path, size: int, small: tuple[str, int] | None) -> tuple[str, int, int]:
+    """(url, records, copies) of the hint database of `size` records in `folder`, built unless kept there; the
+    copies' vectors come from the 52k database `small` (url, imported)."""
+    url = f"sqlite:///{folder / f'hint-{size}.db'}"
+    if (folder / f"hint-{size}.db").exists():
+        total = count_records(url)
+        print(f"  database {folder / f'hint-{size}.db'}: {total:,} records, reused (built by an earlier run)")
+        return url, total, max(0, total - 52_002)
+    started = time.perf_counter()
+    imported, copies = build_hint_database(url, size)
+    print(f"  database: {imported:,} + {copies:,} copies = {imported + copies:,} records, "
+          f"built in {time.perf_counter() - started:.0f} s")
+    if copies:
+        if small is None:
+            raise SystemExit("the copies' vectors come from the 52,002-record database: include 52002 in --hint")
+        started = time.perf_counter()
+        written = prefill_copy_vectors(url, small[0], imported)
+        print(f"  embedding cache: the 52k database's vectors copied, {written:,} copy vectors written "
+              f"in {time.perf_counter() - started:.0f} s")
+    return url, imported + copies, copies
+
+
+def run_hint_benchmark(folder: Path, sizes: list[int], queries: int, browser_queries: int, saves: int,
+                       port: int) -> None:
+    print("the editor's live near-duplicate hint (fields instruction+input, threshold 0.95, top 5): a typed text is "
+          "an Alpaca instruction without input whose last punctuation mark was changed")
+    small = None
+    for size in sorted(sizes):
+        copies_note = COPIES_NOTE.format(copies=size - 52_002) if size > 52_002 else ""
+        print(f"== {HINT_DATA_NOTE.format(size=size, copies=copies_note)}")
+        url, total, copies = hint_database(folder, size, small)
+        if not copies:
+            small = (url, total)
+        typed, source_of = typed_near_duplicates(url, max(queries, browser_queries + 1))
+        f = time_hint_in_process(url, typed, source_of, saves)
+        print(f"  in process ({total:,} records): first build {f['first build']:.1f} s (vectors from the cache, "
+              f"embedding what it lacks), RSS {f['rss after build'][0]:.0f} MB after it")
+        print(f"    {'hint (near_duplicates_for)':<40} {percentiles(f['hint'])}")
+        print(f"    {'  embedding its two parts (no memo)':<40} {percentiles(f['embed'])}")
+        print(f"    {'  searching the index':<40} {percentiles(f['search'])}")
+        print(f"    the hint listed the record typed from (or one of its copies): {f['found']} of {len(f['hint'])}")
+        print(f"    {'a save taken in (remember_saved)':<40} {percentiles(f['remember'])}")
+        print(f"    RSS at the end {f['rss at end'][0]:.0f} MB (peak {f['rss at end'][1]:.0f} MB)")
+        if browser_queries and Path(CHROMIUM).exists():
+            b = time_hint_in_browser(url, port, f["matched"][:browser_queries + 1])  # texts the hint matches
+            print(f"  in chromium through python app.py: first hint after typing into a freshly started server "
+                  f"{b['first hint']:.1f} s (its index built meanwhile)")
+            print(f"    {'fill the instruction -> hint visible':<40} {percentiles(b['hint'])}")
+            print(f"    server RSS {b['server rss'][0]:.0f} MB (peak {b['server rss'][1]:.0f} MB)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
@@ -304,12 +573,24 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=7911)
     parser.add_argument("--keep", default=None,
                         help="folder for the database, reused when it already holds one (default: a temporary one)")
+    parser.add_argument("--hint", type=int, nargs="+", metavar="RECORDS", default=None,
+                        help="time only the editor's near-duplicate hint, at these dataset sizes (e.g. 52002 500000)")
+    parser.add_argument("--hint-queries", type=int, default=200, help="typed texts timed in process, per size")
+    parser.add_argument("--hint-browser-queries", type=int, default=50,
+                        help="typed texts timed in chromium through the app, per size (0: none)")
+    parser.add_argument("--hint-saves", type=int, default=50, help="saves taken into the index, timed, per size")
     args = parser.parse_args()
     if not SHARED.is_dir():
         print(f"{SHARED} is absent: nothing to benchmark", file=sys.stderr)
         return 2
     folder = Path(args.keep or tempfile.mkdtemp(prefix="ui-latency-"))
     folder.mkdir(parents=True, exist_ok=True)
+    if args.hint:
+        print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())} ({os.cpu_count()} CPUs)")
+        run_hint_benchmark(folder, args.hint, args.hint_queries, args.hint_browser_queries, args.hint_saves,
+                           args.port)
+        print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        return 0
     url = f"sqlite:///{folder / 'bench.db'}"
     started = time.perf_counter()
     if (folder / "bench.db").exists():

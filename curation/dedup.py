@@ -402,22 +402,119 @@ def minhash_candidates(token_lists: Sequence[Sequence[str]], jaccard: float = 0.
 
 
 class NearDuplicateIndex:
-    """Part vectors of a dataset's records in memory, so the editor's hint is a few matrix products away."""
+    """Part vectors of a dataset's records in memory, so the editor's hint is a few matrix products away.
+
+    Rows live in buffers that grow by a quarter when full, so taking in a saved record costs a row's copy
+    (amortised), not a copy of the whole matrix (at 500k records and two parts, 1.5 GB: about a second).
+    """
+
+    GROWTH = 0.25
 
     def __init__(self, ids: Sequence[int], parts: Sequence[np.ndarray]):
-        self.ids = np.asarray(ids, dtype=np.int64)
-        self.parts = [np.ascontiguousarray(p, dtype=np.float32) for p in parts]
+        ids = np.asarray(ids, dtype=np.int64)
+        self._ids = ids.copy()
+        self._parts = [np.array(p, dtype=np.float32, order="C", ndmin=2) for p in parts]
+        self._size = len(ids)
+        self._rows = {int(i): row for row, i in enumerate(ids.tolist())}
 
-    def add(self, record_id: int, part_vectors: Sequence[np.ndarray]) -> None:
-        self.ids = np.append(self.ids, record_id)
-        self.parts = [np.vstack([p, np.asarray(v, dtype=np.float32)[None, :]]) for p, v in zip(self.parts, part_vectors)]
+    @classmethod
+    def empty(cls, parts: int, dim: int, capacity: int = 0) -> "NearDuplicateIndex":
+        """An index of `parts` vectors of `dim` per record with room for `capacity` records (extend fills it)."""
+        index = cls([], [np.zeros((0, dim), dtype=np.float32) for _ in range(parts)])
+        index._reserve(capacity)
+        return index
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids[:self._size]
+
+    @property
+    def parts(self) -> list[np.ndarray]:
+        return [p[:self._size] for p in self._parts]
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, record_id: int) -> bool:
+        return int(record_id) in self._rows
+
+    def _reserve(self, capacity: int) -> None:
+        if capacity <= len(self._ids):
+            return
+        ids = np.zeros(capacity, dtype=np.int64)
+        ids[:self._size] = self._ids[:self._size]
+        parts = []
+        for p in self._parts:  # np.empty: rows not yet written are not yet memory the process holds
+            grown = np.empty((capacity, p.shape[1]), dtype=np.float32)
+            grown[:self._size] = p[:self._size]
+            parts.append(grown)
+        self._ids, self._parts = ids, parts
+
+    def extend(self, ids: Sequence[int], part_vectors: Sequence[np.ndarray]) -> None:
+        """Append records not yet in the index: `part_vectors[k]` holds part k of each, one row per id."""
+        ids = [int(i) for i in ids]
+        if len(self._ids) < self._size + len(ids):
+            self._reserve(max(self._size + len(ids), int(len(self._ids) * (1 + self.GROWTH)) + 1024))
+        end = self._size + len(ids)
+        self._ids[self._size:end] = ids
+        for buffer, vectors in zip(self._parts, part_vectors):
+            buffer[self._size:end] = vectors
+        self._rows.update((i, row) for row, i in enumerate(ids, self._size))
+        self._size = end
+
+    def put(self, record_id: int, part_vectors: Sequence[np.ndarray]) -> None:
+        """Take in a record: its row is replaced if the index holds it (an edit), else appended (a new record)."""
+        row = self._rows.get(int(record_id))
+        if row is None:
+            self.extend([record_id], [np.asarray(v, dtype=np.float32)[None, :] for v in part_vectors])
+            return
+        for buffer, vector in zip(self._parts, part_vectors):
+            buffer[row] = vector
+
+    add = put
+
+    def remove(self, record_id: int) -> None:
+        """Leave a record out (a discarded one): the last row moves into its place."""
+        row = self._rows.pop(int(record_id), None)
+        if row is None:
+            return
+        last = self._size - 1
+        if row != last:
+            self._ids[row] = self._ids[last]
+            for buffer in self._parts:
+                buffer[row] = buffer[last]
+            self._rows[int(self._ids[row])] = row
+        self._size = last
 
     def closest(self, part_vectors: Sequence[np.ndarray], threshold: float = DEFAULT_THRESHOLD, k: int = 5,
                 exclude: Iterable[int] = ()) -> list[tuple[int, float]]:
-        """(record id, score) of the records whose every part has cosine >= threshold, most similar first."""
-        if not len(self.ids):
+        """(record id, score) of the records whose every part has cosine >= threshold, most similar first.
+
+        A record's score is its lowest part cosine, so only the records whose first part reaches the threshold
+        can: the other parts are compared for those alone (one matrix product over the index, not one per part).
+        """
+        if not self._size or k <= 0:
             return []
-        scores = np.min([p @ np.asarray(v, dtype=np.float32) for p, v in zip(self.parts, part_vectors)], axis=0)
-        scores[np.isin(self.ids, list(exclude))] = -1.0
-        top = np.argsort(-scores, kind="stable")[:k]
-        return [(int(self.ids[i]), float(scores[i])) for i in top if scores[i] >= threshold]
+        parts = self.parts
+        vectors = [np.asarray(v, dtype=np.float32) for v in part_vectors]
+        first = parts[0] @ vectors[0]
+        rows = np.flatnonzero(first >= threshold)
+        scores = first[rows]
+        for part, vector in zip(parts[1:], vectors[1:]):
+            if not len(rows):
+                break
+            # many candidates (a low threshold): one product over the index beats gathering their rows
+            other = (part @ vector)[rows] if len(rows) * 8 > self._size else part[rows] @ vector
+            scores = np.minimum(scores, other)
+            keep = scores >= threshold
+            rows, scores = rows[keep], scores[keep]
+        excluded = [self._rows[int(i)] for i in exclude if int(i) in self._rows]
+        if excluded and len(rows):
+            keep = ~np.isin(rows, excluded)
+            rows, scores = rows[keep], scores[keep]
+        if len(rows) > k:  # the k best; ties with the k-th are all kept, so the order below is the stable one
+            bar = np.partition(scores, len(scores) - k)[len(scores) - k]
+            keep = scores >= bar
+            rows, scores = rows[keep], scores[keep]
+        order = np.lexsort((rows, -scores))[:k]
+        return [(int(self._ids[rows[i]]), float(scores[i])) for i in order]
