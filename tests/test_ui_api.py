@@ -10,7 +10,9 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from tests.ui_server import PASSWORDS, running_studio, seed, SLOW_LOAD  # noqa: E402
 
 PUBLIC_ENDPOINTS = {
-    "/browse", "/record_find_similar", "/guidelines_save", "/record_open", "/record_save", "/record_submit", "/record_approve", "/record_reject",
+    "/browse", "/my_queue", "/my_queue_next", "/my_queue_save", "/my_queue_submit", "/my_queue_skip",
+    "/assign_split", "/assign_move", "/assign_progress", "/reconcile_keep", "/overview_agreement", "/record_comment", "/record_tag_add",
+    "/browse_bulk_apply", "/browse_bulk_undo", "/record_find_similar", "/guidelines_save", "/record_open", "/record_save", "/record_submit", "/record_approve", "/record_reject",
     "/record_discard", "/task_open", "/task_save", "/task_submit", "/task_approve", "/task_reject", "/task_discard",
     "/review_queue", "/review_open", "/review_approve", "/review_reject", "/overview", "/admin_add_user",
     "/admin_set_role", "/admin_create_dataset", "/record_save_anyway",

@@ -50,7 +50,10 @@ def running_studio(database_url: str, **settings) -> Iterator[Studio]:
 
     port = free_port()
     demo, options = app.create_app(Settings.from_env(database_url=database_url, port=port, **settings))
-    demo.launch(prevent_thread_lock=True, quiet=True, **options)
+    # _frontend=False skips only Gradio's "is localhost reachable" probe: a HEAD of the page with a 3 s timeout,
+    # which a loaded 2-core machine (two test processes, each with a browser) sometimes misses, failing the
+    # launch of a server that is up. The tests then load the page themselves.
+    demo.launch(prevent_thread_lock=True, quiet=True, _frontend=False, **options)
     try:
         yield Studio(f"http://127.0.0.1:{port}", database_url, demo.studio_context)
     finally:

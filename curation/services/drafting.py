@@ -24,7 +24,7 @@ from curation.llm.choices import ModelChoice, backend_for, choice_named
 from curation.llm.errors import BackendError
 from curation.llm.runner import RetryPolicy
 from curation.provenance import MachineText
-from curation.services.annotation import InvalidInput
+from curation.services.errors import InvalidInput
 from curation.services.permissions import Actor, authorize
 from db.llm_cache import DatabaseReplyCache, cached_replies, reply_requests, store_reply
 

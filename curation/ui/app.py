@@ -44,7 +44,9 @@ def build_app(ctx: AppContext) -> gr.Blocks:
             who = gr.HTML('<div class="who"></div>', elem_id="signed-in")
         ctx.open_request = gr.Textbox(visible=False, label="open request")
         role_tabs = []
-        with gr.Tabs() as tabs:
+        # An admin has fifteen tabs: they wrap onto a second row rather than hide in a "More tabs" menu, so every
+        # tab a role may use is in sight.
+        with gr.Tabs(overflow_behavior="wrap") as tabs:
             ctx.tabs = tabs
             for module in tab_modules():
                 name = module.__name__.rsplit(".", 1)[-1]

@@ -15,6 +15,7 @@ from curation.ui.inputs import WholeNumber
 from curation.ui.context import AppContext, requested_item
 from curation.ui.editor_actions import editor_actions
 from curation.ui.guidelines_panel import attach_guidelines_panel
+from curation.ui.record_notes import attach_record_notes
 from curation.ui.record_drafts import build_model_panel, mark_html, other_outputs, parse_drafted
 from curation.ui.record_scores import NOT_SAVED, build_scores_box, scores_panel
 from curation.provenance import describe, models_used
@@ -96,6 +97,7 @@ def build(ctx: AppContext) -> dict:
             if near_duplicates is not None:
                 with gr.Accordion("Similar records", open=False, elem_id="record-similar-box"):
                     near_duplicates.attach_find_similar(ctx, dataset=dataset, record_id=record_id)
+            attach_record_notes(ctx, record_id=record_id)
             gr.Markdown("#### Training preview")
             template = gr.Radio(list(TEMPLATES), value="Alpaca prompt", show_label=False, elem_id="record-template")
             tokenizer = gr.Textbox(value=ctx.preview_tokenizer or "", label="Tokenizer", elem_id="record-tokenizer",
@@ -346,7 +348,9 @@ def build(ctx: AppContext) -> dict:
                                 **public))
     then_live(new_btn.click(record_new, None, view_outputs, **private))
     for component in fields:
-        component.input(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
+        # On change, not input: in Gradio 6.31 a textbox's input fires on key presses only, so a pasted
+        # instruction would get no checks until the next key.
+        component.change(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
         component.input(remember, [record_id, version, *fields, drafted], [draft], trigger_mode="always_last",
                         **private)
     for event in panel.filled:

@@ -355,7 +355,8 @@ def build(ctx: AppContext) -> dict:
     examples.select(pick_example, [examples], example_outputs[1:], **private)
     edited(paste_btn.click(add_pasted, [instances, pasted], [instances, pasted], **private))
     for component in text_fields:
-        component.input(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
+        # On change, not input: in Gradio 6.31 a textbox's input fires on key presses only (not on a paste).
+        component.change(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
         component.input(remember, remember_inputs, [draft], trigger_mode="always_last", **private)
     instances.input(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
     instances.input(remember, remember_inputs, [draft], trigger_mode="always_last", **private)

@@ -10,8 +10,8 @@ from playwright.sync_api import expect  # noqa: E402
 
 from tests.ui_server import PASSWORDS, SLOW_LOAD, running_studio, seed  # noqa: E402
 
-WRITING = ["Browse", "Record", "Task", "Overview"]
-CURATING = ["Browse", "Record", "Task", "Review", "Overview", "Generate", "Diversity", "Import & export", "Quality",
+WRITING = ["Browse", "My queue", "Record", "Task", "Overview"]
+CURATING = ["Browse", "My queue", "Record", "Task", "Review", "Assignments", "Overview", "Generate", "Diversity", "Import & export", "Quality",
             "Templates", "Publish & train", "Runs"]
 SHOWN = {"ann": WRITING, "cura": CURATING, "root": CURATING[:-1] + ["Admin", "Runs"]}
 
