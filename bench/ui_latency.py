@@ -14,7 +14,12 @@ restarting the server, the first saves (an existing record, a new one, one to a 
 
     python bench/ui_latency.py --hint 52002 500000 [--hint-queries 200] [--hint-browser-queries 50] [--keep DIR]
 
-times only the editor's live near-duplicate hint instead (run_hint_benchmark): a dataset of the 52,002 Stanford
+    python bench/ui_latency.py --team [--keep DIR]
+
+runs the team figures of one run together: bulk approve of 10,000 records and its undo (bench/bulk_review.py,
+SQLite and PostgreSQL), the map's build at 52k (bench/map_build.py), and the hint at 52,002 and 500,000 records.
+
+--hint alone times only the editor's live near-duplicate hint instead (run_hint_benchmark): a dataset of the 52,002 Stanford
 Alpaca records, and one of 500,000 that adds lead-in copies of them whose vectors the benchmark writes into the
 embedding cache (COPIES_NOTE); the first build, each hint in process and in chromium, and a save taken in.
 """
@@ -579,12 +584,23 @@ def main() -> int:
     parser.add_argument("--hint-browser-queries", type=int, default=50,
                         help="typed texts timed in chromium through the app, per size (0: none)")
     parser.add_argument("--hint-saves", type=int, default=50, help="saves taken into the index, timed, per size")
+    parser.add_argument("--team", action="store_true",
+                        help="bulk approve of 10,000, the map's build at 52k and the hint at 52k and 500k, one run")
     args = parser.parse_args()
     if not SHARED.is_dir():
         print(f"{SHARED} is absent: nothing to benchmark", file=sys.stderr)
         return 2
     folder = Path(args.keep or tempfile.mkdtemp(prefix="ui-latency-"))
     folder.mkdir(parents=True, exist_ok=True)
+    if args.team:
+        # The two sibling benchmarks run as they do alone, one after the other, so no figure shares the CPUs.
+        for script, extra in (("bulk_review.py", ["--db", "both"]), ("map_build.py", ["--part", "both"])):
+            print(f"== bench/{script} {' '.join(extra)}", flush=True)
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, str(REPO / "bench" / script), *extra], cwd=REPO)
+            print(f"   ({time.perf_counter() - started:.0f} s, exit {done.returncode})", flush=True)
+        print("== the hint at 52,002 and 500,000 records", flush=True)
+        args.hint = args.hint or [52_002, 500_000]
     if args.hint:
         print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())} ({os.cpu_count()} CPUs)")
         run_hint_benchmark(folder, args.hint, args.hint_queries, args.hint_browser_queries, args.hint_saves,

@@ -94,9 +94,31 @@ def session(engine):
         yield session
 
 
+# Seconds each of the longest modules took in a whole run (scripts/test.sh, 3 processes, this 2-core machine,
+# 2026-12-03): they start first, longest first, so that none starts near the end and keeps one process working
+# alone while the others wait (CI's wall time is the last process's).
+MODULE_SECONDS = {
+    "tests/test_evaluation_jobs.py": 230, "tests/test_distributed_search.py": 180, "tests/e2e/test_browser.py": 155,
+    "tests/test_training.py": 150, "tests/e2e/test_import_templates_browser.py": 140,
+    "tests/e2e/test_bulk_review_browser.py": 90, "tests/test_dedup_rerun.py": 80,
+    "tests/e2e/test_distributed_browser.py": 78, "tests/e2e/test_record_drafts_browser.py": 75,
+    "tests/test_hub_import.py": 75, "tests/test_map.py": 70, "tests/e2e/test_map_browser.py": 65,
+    "tests/e2e/test_publish_browser.py": 63, "tests/test_selection_real_vectors.py": 62,
+    "tests/test_shared_data.py": 61, "tests/e2e/test_find_similar_browser.py": 56,
+    "tests/e2e/test_assignments_browser.py": 52, "tests/test_generation_jobs.py": 50,
+    "tests/test_evaluation_hf_jobs.py": 49, "tests/e2e/test_quality_browser.py": 49,
+    "tests/e2e/test_hint_at_size_browser.py": 49, "tests/e2e/test_task_drafts_browser.py": 47,
+    "tests/e2e/test_guidelines_browser.py": 46, "tests/test_train_on_selection.py": 45,
+    "tests/e2e/test_hint_browser.py": 40,
+}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Modules with a slow test run first, each module's tests kept together and in order: CI's two processes
-    (scripts/test.sh -n 2 --dist loadfile) take modules in this order, so the long ones no longer start last and
-    leave one process working alone at the end."""
-    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.module.__name__ not in slow_modules)  # a stable sort: order otherwise kept
+    """The longest modules first (MODULE_SECONDS), then the other modules with a slow test, each module's tests kept
+    together and in order: the test processes (scripts/test.sh --dist loadfile) take modules in this order."""
+    def module(item) -> str:
+        return item.nodeid.split("::")[0]
+
+    slow_modules = {module(item) for item in items if item.get_closest_marker("slow")}
+    # a stable sort: the order is otherwise kept
+    items.sort(key=lambda item: (-MODULE_SECONDS.get(module(item), 0), module(item) not in slow_modules))

@@ -11,8 +11,8 @@ from playwright.sync_api import expect  # noqa: E402
 from tests.ui_server import PASSWORDS, SLOW_LOAD, running_studio, seed  # noqa: E402
 
 WRITING = ["Browse", "My queue", "Record", "Task", "Overview"]
-CURATING = ["Browse", "My queue", "Record", "Task", "Review", "Assignments", "Overview", "Generate", "Diversity", "Import & export", "Quality",
-            "Templates", "Publish & train", "Runs"]
+CURATING = ["Browse", "My queue", "Record", "Task", "Review", "Assignments", "Overview", "Generate", "Diversity",
+            "Import & export", "Quality", "Templates", "Publish & train", "Runs"]
 SHOWN = {"ann": WRITING, "cura": CURATING, "root": CURATING[:-1] + ["Admin", "Runs"]}
 
 
@@ -41,6 +41,14 @@ def test_each_role_sees_the_tabs_it_may_use_and_no_others(browser, studio, name)
     # the role tabs appear with the page load's answer: wait for the last one this role should see
     expect(page.get_by_role("tab", name=SHOWN[name][-1], exact=True)).to_be_visible(timeout=60_000)
     assert visible_tabs(page) == SHOWN[name]
+    # inside the tabs both share, the buttons too: review and bulk actions are a curator's
+    reviews = name != "ann"
+    page.get_by_role("tab", name="Record", exact=True).click()
+    expect(page.locator("#record-save")).to_be_visible()
+    expect(page.locator("#record-approve")).to_be_visible(visible=reviews)
+    expect(page.locator("#record-discard")).to_be_visible(visible=reviews)
+    page.get_by_role("tab", name="Browse", exact=True).click()
+    expect(page.locator("#browse-bulk")).to_be_visible(visible=reviews, timeout=30_000)
     if name == "ann":  # what is not shown is not in the page's tab strip either, and the tab it has opens
         assert page.get_by_role("tab", name="Review", exact=True).count() == 0
         page.get_by_role("tab", name="Overview", exact=True).click()
