@@ -14,6 +14,22 @@ def unit(*values):
     return vector / np.linalg.norm(vector)
 
 
+def test_the_vectors_kept_for_typing_keep_the_ones_each_keystroke_uses():
+    """The input's vector (here the empty text's) is asked at every keystroke: typing more distinct instructions than
+    the hint keeps must not push it out, nor fail the next hint."""
+    from curation.dedup import NearDuplicateIndex
+    from curation.embeddings import DEFAULT_FIELDS, Embedder
+    from curation.services.coverage import RECENT_TEXTS, NearDuplicateHint
+
+    hint = NearDuplicateHint(dataset_id=1, fields=DEFAULT_FIELDS, embedder=Embedder(),
+                             index=NearDuplicateIndex.empty(parts=2, dim=384, capacity=8))
+    typed = [f"Name {n} birds that cannot fly" for n in range(RECENT_TEXTS + 10)]
+    vectors = [hint.encode((text, "")) for text in typed]
+    assert len(hint.recent) == RECENT_TEXTS and "" in hint.recent and typed[0] not in hint.recent
+    assert all(np.array_equal(v[1], vectors[0][1]) for v in vectors)  # one vector for the empty input throughout
+    assert np.allclose(hint.encode((typed[0], ""))[0], vectors[0][0], atol=1e-3)  # a forgotten text is embedded anew
+
+
 # ---- the index in memory ---------------------------------------------------------------------------------
 
 def test_a_record_taken_in_copies_one_row_and_the_matrix_only_when_it_is_full():

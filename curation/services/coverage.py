@@ -80,9 +80,12 @@ class NearDuplicateHint:
         missing = [text for text in dict.fromkeys(parts) if text not in self.recent]
         if missing:
             self.recent.update(zip(missing, self.embedder.encode(missing)))
-            while len(self.recent) > RECENT_TEXTS:
-                self.recent.pop(next(iter(self.recent)))
-        return [self.recent[text] for text in parts]
+        vectors = [self.recent[text] for text in parts]
+        for text in parts:  # the texts just used are the newest: the oldest unused ones go first
+            self.recent[text] = self.recent.pop(text)
+        while len(self.recent) > RECENT_TEXTS:
+            self.recent.pop(next(iter(self.recent)))
+        return vectors
 
     def compared(self, instruction: str, input: str = "", output: str = "") -> tuple[str, ...]:
         """A text's parts as the index compares them; a part that is only the start of its shared prefix (the
