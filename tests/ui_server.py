@@ -42,6 +42,22 @@ def seed(database_url: str) -> None:
     engine.dispose()
 
 
+def add_records(database_url: str, drafts: list, *, by: str, reason: str, status=None,
+                dataset: str = "demo") -> list[int]:
+    """Insert these RecordDrafts into the dataset (as drafts unless `status` says otherwise); their ids."""
+    from db import repo
+    from db.engine import open_database, session_for
+
+    engine = open_database(database_url)
+    with session_for(engine) as session:
+        dataset_id = repo.get_dataset(session, dataset).id
+        extra = {"status": status} if status is not None else {}
+        ids = repo.insert_records(session, dataset_id, drafts, by=by, reason=reason, **extra)
+        session.commit()
+    engine.dispose()
+    return ids
+
+
 @contextmanager
 def running_studio(database_url: str, **settings) -> Iterator[Studio]:
     """Serve the app on a free port until the block ends; `settings` override Settings fields."""

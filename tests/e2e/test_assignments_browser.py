@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_browser import ARTIFACTS, CHROMIUM, box, sign_in  # noqa: F401  (skips without chromium)
+from tests.e2e.test_browser import ARTIFACTS, CHROMIUM, box, choose, sign_in  # noqa: F401  (skips without chromium)
 
 pytestmark = pytest.mark.browser
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from tests.e2e.test_browser import ARGS  # noqa: E402
-from tests.ui_server import PASSWORDS, SLOW_LOAD, running_studio, seed  # noqa: E402
+from tests.ui_server import PASSWORDS, SLOW_LOAD, add_records, running_studio, seed  # noqa: E402
 
 LONG = {"timeout": 60_000}
 QUESTIONS = ["Name the largest planet.", "Say hello in French.", "Give a synonym of quick."]
@@ -20,28 +20,16 @@ QUESTIONS = ["Name the largest planet.", "Say hello in French.", "Give a synonym
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
     from curation.records import RecordDraft
-    from db import repo
-    from db.engine import open_database, session_for
     from db.models import RecordStatus
 
     url = f"sqlite:///{tmp_path_factory.mktemp('assign') / 'studio.db'}"
     seed(url)
-    engine = open_database(url)
-    with session_for(engine) as session:
-        dataset_id = repo.get_dataset(session, "demo").id
-        ids = repo.insert_records(session, dataset_id, [RecordDraft(instruction=q, outputs=["?"]) for q in QUESTIONS],
-                                  by="root", reason="imported", status=RecordStatus.submitted)
-        session.commit()
-    engine.dispose()
+    ids = add_records(url, [RecordDraft(instruction=q, outputs=["?"]) for q in QUESTIONS], by="root",
+                      reason="imported", status=RecordStatus.submitted)
     with running_studio(url) as running:
         running.ids = ids
         yield running
 
-
-def choose(page, elem_id: str, *options: str) -> None:
-    for option in options:
-        page.locator(f"#{elem_id} input").click()
-        page.get_by_role("option", name=option, exact=True).click()
 
 
 def test_split_with_overlap_two_answer_from_the_queue_and_reconcile_side_by_side(studio):

@@ -67,6 +67,14 @@ def box(page: Page, elem_id: str):
     return page.locator(f"#{elem_id}").get_by_role("textbox")
 
 
+def choose(page: Page, elem_id: str, *options: str) -> None:
+    """Pick options of a dropdown, one after the other (the options of one opened before may still be closing:
+    this one's are those listed under it)."""
+    for option in options:
+        page.locator(f"#{elem_id} input").click()
+        page.locator(f"#{elem_id}").get_by_role("option", name=option, exact=True).click()
+
+
 def add_example(page: Page, kind: str, source: str, output: str, explanation: str) -> None:
     page.locator("#example-kind").get_by_label(kind).check()
     box(page, "example-input").fill(source)

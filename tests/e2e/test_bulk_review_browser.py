@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_browser import ARTIFACTS, CHROMIUM, box, sign_in  # noqa: F401  (skips without chromium)
+from tests.e2e.test_browser import ARTIFACTS, CHROMIUM, box, choose, sign_in  # noqa: F401  (skips without chromium)
 
 pytestmark = pytest.mark.browser
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from tests.e2e.test_browser import ARGS  # noqa: E402
-from tests.ui_server import running_studio, seed  # noqa: E402
+from tests.ui_server import add_records, running_studio, seed  # noqa: E402
 
 LONG = {"timeout": 60_000}
 
@@ -19,29 +19,17 @@ LONG = {"timeout": 60_000}
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
     from curation.records import RecordDraft
-    from db import repo
-    from db.engine import open_database, session_for
     from db.models import RecordStatus
 
     url = f"sqlite:///{tmp_path_factory.mktemp('bulk') / 'studio.db'}"
     seed(url)
-    engine = open_database(url)
-    with session_for(engine) as session:
-        dataset_id = repo.get_dataset(session, "demo").id
-        repo.insert_records(session, dataset_id, [RecordDraft(instruction=f"Bulk question {i}?", outputs=[f"A{i}."])
-                                                  for i in range(1000)], by="ann", reason="created",
-                            status=RecordStatus.submitted)
-        repo.insert_records(session, dataset_id, [RecordDraft(instruction=f"Draft {i}?", outputs=[f"D{i}."])
-                                                  for i in range(20)], by="ann", reason="created")
-        session.commit()
-    engine.dispose()
+    add_records(url, [RecordDraft(instruction=f"Bulk question {i}?", outputs=[f"A{i}."]) for i in range(1000)],
+                by="ann", reason="created", status=RecordStatus.submitted)
+    add_records(url, [RecordDraft(instruction=f"Draft {i}?", outputs=[f"D{i}."]) for i in range(20)], by="ann",
+                reason="created")
     with running_studio(url) as running:
         yield running
 
-
-def choose(page, elem_id: str, option: str) -> None:
-    page.locator(f"#{elem_id} input").click()
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 def test_a_curator_approves_a_thousand_filtered_records_and_undoes_it_in_one_click(studio):

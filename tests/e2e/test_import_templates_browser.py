@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from tests.conftest import FIXTURES, REPO, requires_shared_data
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, box  # noqa: F401  (skips without chromium)
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, box, choose  # noqa: F401  (skips without chromium)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, requires_shared_data]
 
@@ -62,13 +62,6 @@ def studio(tmp_path_factory):
         finally:
             process.terminate()
             process.wait(30)
-
-
-def choose(page, elem_id: str, option: str) -> None:
-    """Pick an option of a dropdown (the options of the one opened before may still be closing: those of this
-    one are the visible ones listed under it)."""
-    page.locator(f"#{elem_id} input").click()
-    page.locator(f"#{elem_id}").get_by_role("option", name=option, exact=True).click()
 
 
 def type_choice(page, elem_id: str, value: str) -> None:

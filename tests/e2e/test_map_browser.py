@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, sign_in  # noqa: F401  (skips without chromium)
 from tests.conftest import FIXTURES
-from tests.ui_server import running_studio, seed
+from tests.ui_server import add_records, running_studio, seed
 
 pytestmark = pytest.mark.browser
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
@@ -21,19 +21,11 @@ TEXTS = [text for texts in TOPICS.values() for text in texts]
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
     from curation.records import RecordDraft
-    from db import repo
-    from db.engine import open_database, session_for
 
     url = f"sqlite:///{tmp_path_factory.mktemp('map') / 'studio.db'}"
     seed(url)
-    engine = open_database(url)
-    with session_for(engine) as session:
-        dataset = repo.get_dataset(session, "demo")
-        ids = repo.insert_records(session, dataset.id, [RecordDraft(t, "", ["ok"], category=topic)
-                                                        for topic, texts in TOPICS.items() for t in texts],
-                                  by="ann", reason="test")
-        session.commit()
-    engine.dispose()
+    drafts = [RecordDraft(t, "", ["ok"], category=topic) for topic, texts in TOPICS.items() for t in texts]
+    ids = add_records(url, drafts, by="ann", reason="test")
     with running_studio(url) as running:
         running.ids = ids
         yield running
