@@ -512,10 +512,13 @@ def attach_near_duplicate_hint(ctx: AppContext, *, dataset: gr.components.Compon
         except Exception:  # a hint that fails must never get in the way of writing
             log.exception("near-duplicate hint failed")
             return ""
-        return hint_html(matches or [])  # None: still being built, said by index_progress
+        # None: the index is still being built (index_progress says so), and nothing is known yet
+        return None if matches is None else hint_html(matches)
 
     def typed_hint(question, request: gr.Request):
-        """The hint box's own question (_TYPING_JS): the fields' values as typed, and the open record."""
+        """The hint box's own question (_TYPING_JS): the fields' values as typed, and the open record. None while
+        the index is built: the page must not keep "nothing" as this text's answer, or it would blank the hint that
+        the poll shows once the build ends."""
         question = question if isinstance(question, dict) else {}
         record = question.get("record_id")
         return matches_html(*(str(question.get(k) or "") for k in ("dataset", "instruction", "input", "output")),
@@ -530,7 +533,7 @@ def attach_near_duplicate_hint(ctx: AppContext, *, dataset: gr.components.Compon
     open_record_on_click(ctx, f"#{scope_id}")
 
     def show(dataset_v, instruction_v, input_v, output_v, record_id_v, request: gr.Request):
-        return matches_html(dataset_v, instruction_v, input_v, output_v, record_id_v, request)
+        return matches_html(dataset_v, instruction_v, input_v, output_v, record_id_v, request) or ""
 
     def progress_line(dataset_v, record_id_v, start: bool):
         progress = None
