@@ -347,10 +347,12 @@ def build(ctx: AppContext) -> dict:
     then_live(discard_btn.click(record_discard, [*record_inputs, drafted], view_outputs, api_name="record_discard",
                                 **public))
     then_live(new_btn.click(record_new, None, view_outputs, **private))
+    # On change, not input: in Gradio 6.31 a textbox's input fires on key presses only, so a pasted instruction
+    # would get no checks until the next key. One listener for all fields: opening a record changes seven of them
+    # at once, and always_last then runs the checks once or twice, not seven times.
+    gr.on([component.change for component in fields], live, live_inputs, live_outputs, trigger_mode="always_last",
+          **private)
     for component in fields:
-        # On change, not input: in Gradio 6.31 a textbox's input fires on key presses only, so a pasted
-        # instruction would get no checks until the next key.
-        component.change(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
         component.input(remember, [record_id, version, *fields, drafted], [draft], trigger_mode="always_last",
                         **private)
     for event in panel.filled:

@@ -354,9 +354,11 @@ def build(ctx: AppContext) -> dict:
                             **private))
     examples.select(pick_example, [examples], example_outputs[1:], **private)
     edited(paste_btn.click(add_pasted, [instances, pasted], [instances, pasted], **private))
+    # On change, not input: in Gradio 6.31 a textbox's input fires on key presses only (not on a paste); one
+    # listener for all fields, so opening a task runs the checks once or twice, not once per field.
+    gr.on([component.change for component in text_fields], live, live_inputs, live_outputs,
+          trigger_mode="always_last", **private)
     for component in text_fields:
-        # On change, not input: in Gradio 6.31 a textbox's input fires on key presses only (not on a paste).
-        component.change(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
         component.input(remember, remember_inputs, [draft], trigger_mode="always_last", **private)
     instances.input(live, live_inputs, live_outputs, trigger_mode="always_last", **private)
     instances.input(remember, remember_inputs, [draft], trigger_mode="always_last", **private)
