@@ -48,7 +48,7 @@ def test_a_curator_writes_guidelines_and_an_annotator_reads_them_beside_the_edit
         # a failed check links to the guideline that cites it
         box(ann, "record-instruction").fill("Name the capital of Peru.")
         link = ann.locator("#record-checks a.guideline-link")
-        expect(link).to_have_attribute("href", "#guideline-answer-in-full-sentences-empty-output", timeout=15_000)
+        expect(link).to_have_attribute("href", "#guideline-answer-in-full-sentences-empty-output", timeout=30_000)
         link.click()
         assert ann.evaluate("location.hash") == "#guideline-answer-in-full-sentences-empty-output"
         ann.screenshot(path=str(ARTIFACTS / "guidelines.png"), full_page=True)

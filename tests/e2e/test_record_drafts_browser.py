@@ -95,7 +95,7 @@ def test_stop_cancels_a_long_draft_and_puts_the_output_back(studio, browser, mod
     # with this machine's chromium a pointer click lands on the row above it. The click event goes to the button.
     page.locator("#record-draft-stop").dispatch_event("click")
 
-    expect(page.locator("#record-model-status")).to_contain_text("Stopped: the request was cancelled", timeout=10_000)
+    expect(page.locator("#record-model-status")).to_contain_text("Stopped: the request was cancelled", timeout=30_000)
     expect(box(page, "record-output")).to_have_value("My own opening line.")
     page.wait_for_timeout(1000)
     assert model_server.dropped_by_client == dropped + 1  # the connection to the model was closed
