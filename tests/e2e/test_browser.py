@@ -59,7 +59,7 @@ def sign_in(browser, studio, name: str) -> tuple[Page, list[str]]:
     page.get_by_label("username").fill(name)
     page.get_by_label("password").fill(PASSWORDS[name])
     page.get_by_role("button", name="Login").click()
-    expect(page.locator("#signed-in")).to_contain_text(f"Signed in as {name}", timeout=20_000)
+    expect(page.locator("#signed-in")).to_contain_text(f"Signed in as {name}", timeout=60_000)
     return page, dialogs
 
 
@@ -105,7 +105,7 @@ def test_write_save_reload_submit_approve_and_see_the_history(studio, browser):
     page.screenshot(path=str(ARTIFACTS / "task-editor.png"), full_page=True)
 
     page.reload()
-    expect(page.locator("#signed-in")).to_contain_text("Signed in as ann", timeout=20_000)
+    expect(page.locator("#signed-in")).to_contain_text("Signed in as ann", timeout=60_000)
     page.get_by_role("tab", name="Task").click()
     expect(page.locator("#task-status")).to_contain_text("version 1", timeout=15_000)
     expect(box(page, "task-name")).to_have_value("task_country_capital")
@@ -126,7 +126,7 @@ def test_write_save_reload_submit_approve_and_see_the_history(studio, browser):
     expect(curator.locator("#review-count")).to_contain_text("Nothing waiting", timeout=15_000)
 
     page.reload()
-    expect(page.locator("#signed-in")).to_contain_text("Signed in as ann", timeout=20_000)
+    expect(page.locator("#signed-in")).to_contain_text("Signed in as ann", timeout=60_000)
     page.get_by_role("tab", name="Task").click()
     history = page.locator("#task-history")
     expect(history).to_contain_text("approved", timeout=15_000)
@@ -210,7 +210,7 @@ def test_two_people_save_the_same_record_and_the_second_keeps_their_edit(studio,
     expect(ann.locator("#record-checks")).to_contain_text("passes every check", timeout=10_000)
     wait_for_kept_draft(ann, before)
     ann.reload()  # unsaved typing survives a reload
-    expect(ann.locator("#signed-in")).to_contain_text("Signed in as ann", timeout=20_000)
+    expect(ann.locator("#signed-in")).to_contain_text("Signed in as ann", timeout=60_000)
     ann.get_by_role("tab", name="Record").click()
     expect(box(ann, "record-output")).to_have_value("The Pacific", timeout=15_000)
     ann.keyboard.press("Control+s")
