@@ -127,6 +127,12 @@ def _umap():
 _UMAP = None
 
 
+def compile_ahead() -> None:
+    """Draw one small map so numba compiles (and caches on disk) UMAP's loops now, e.g. when installing."""
+    rng = np.random.default_rng(0)
+    umap_map(rng.normal(size=(200, 16)).astype(np.float32))
+
+
 def map_2d(vectors: np.ndarray, seed: int = 0, projection: str = "auto") -> np.ndarray:
     """Two coordinates per row: UMAP from UMAP_FROM rows, PCA below (or as asked); the same seed, the same map."""
     vectors = np.asarray(vectors, dtype=np.float32)

@@ -87,7 +87,8 @@ def test_stop_cancels_a_long_draft_and_puts_the_output_back(studio, browser, mod
     page.locator("#record-model input").click()
     page.get_by_role("option", name="Loopback").click()
     dropped = model_server.dropped_by_client
-    model_server.script(Reply(" ".join(["wave"] * 400), chunk_delay=0.05))
+    # long enough (5 minutes) that on a loaded machine it is still streaming when Stop is pressed
+    model_server.script(Reply(" ".join(["wave"] * 6000), chunk_delay=0.05))
 
     page.locator("#record-draft-output").click()
     expect(box(page, "record-output")).to_have_value(re.compile(r"^wave wave"), timeout=15_000)
