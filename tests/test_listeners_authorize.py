@@ -18,10 +18,10 @@ ONLY_RESHAPE_THEIR_INPUTS = {
     "<lambda>", "add_pasted", "edit", "method_chosen", "open_clicked", "open_row", "pick_example",
     "keep_outputs_after_refusal",
 }
-# Listeners that answer an anonymous request with nothing rather than an error: the page-load runner (each of
-# its steps is checked below on its own), the hint (it must never get in a writer's way) and the browser's
-# copy of an unsaved form (it holds only what the browser sent).
-ANSWER_NOBODY_WITH_NOTHING = {"page_loaded", "show", "remember"}
+# Listeners that answer an anonymous request with nothing rather than an error: the page-load runner and its
+# twin for a role's tab opened first (each of their steps is checked below on its own), the hint (it must never
+# get in a writer's way) and the browser's copy of an unsaved form (it holds only what the browser sent).
+ANSWER_NOBODY_WITH_NOTHING = {"page_loaded", "tab_opened_first", "show", "remember"}
 
 
 def request_parameter(fn) -> str | None:

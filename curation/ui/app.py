@@ -52,6 +52,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
             who = gr.HTML('<div class="who"></div>', elem_id="signed-in")
         ctx.open_request = gr.Textbox(visible=False, label="open request")
         role_tabs = []
+        opened_later: set[int] = set()  # page-load steps (by id) that run when their tab is first opened instead
         # An admin has fifteen tabs: they wrap onto a second row rather than hide in a "More tabs" menu, so every
         # tab a role may use is in sight.
         with gr.Tabs(overflow_behavior="wrap") as tabs:
@@ -63,11 +64,20 @@ def build_app(ctx: AppContext) -> gr.Blocks:
                 # button stays), so a role's tab starts hidden and the page load shows it to those who may use it.
                 with gr.Tab(module.TAB_TITLE, id=name, elem_id=f"tab-{name}", visible=not roles) as tab:
                     ctx.tab = tab
+                    before = len(ctx._loads)
                     try:
                         module.build(ctx)
                     except Exception:
                         log.exception("tab %s failed to build", name)
                         gr.Markdown("This tab could not be built; the error was logged for the admin.")
+                    if roles and len(ctx._loads) > before:
+                        # A role's tab starts hidden, so it is never the one shown first: what it loads waits until
+                        # it is first opened. Every output of the page load costs each later event of the page a
+                        # search of Gradio's whole layout tree (its loading-status pass), so the page load is kept
+                        # to the tabs everyone sees.
+                        steps = ctx._loads[before:]
+                        on_first_open(ctx, tab, steps)
+                        opened_later.update(id(step) for step in steps)
                 if roles:
                     role_tabs.append((tab, {getattr(r, "value", r) for r in roles}))
 
@@ -85,7 +95,8 @@ def build_app(ctx: AppContext) -> gr.Blocks:
 
         # One listener for the whole page load: a round trip per tab, each asking who is signed in, kept the
         # page busy for seconds on a small machine.
-        steps = [(signed_in, [], [who, *[tab for tab, _ in role_tabs]], None), *ctx._loads]
+        steps = [(signed_in, [], [who, *[tab for tab, _ in role_tabs]], None),
+                 *[step for step in ctx._loads if id(step) not in opened_later]]
         load_fn, load_inputs, load_outputs = page_load(ctx, steps)
         demo.load(load_fn, load_inputs, load_outputs, api_visibility="private", show_progress="hidden")
         keep_outputs_on_refusal(demo)  # last: it covers every listener registered above
@@ -120,6 +131,21 @@ def page_load(ctx: AppContext, steps: list[tuple]) -> tuple[Callable, list, list
         return result[0] if len(result) == 1 else tuple(result)
 
     return page_loaded, inputs, outputs
+
+
+def on_first_open(ctx: AppContext, tab: gr.Tab, steps: list[tuple]) -> None:
+    """Run these page-load steps (see page_load) when the tab is first opened in a page, instead of at its load."""
+    fn, inputs, outputs = page_load(ctx, steps)
+    opened = gr.State(False)
+
+    def tab_opened_first(request: gr.Request, was_opened: bool, *values):
+        if was_opened:
+            return (True, *[gr.skip()] * len(outputs))
+        answers = fn(request, *values)
+        return (True, *((answers,) if len(outputs) == 1 else answers))
+
+    tab.select(tab_opened_first, [opened, *inputs], [opened, *outputs], api_visibility="private",
+               show_progress="hidden")
 
 
 def _distinct(components: list) -> list:
