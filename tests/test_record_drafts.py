@@ -218,7 +218,8 @@ def database_rows(studio):
 
 
 def test_draft_output_streams_then_saves_with_the_models_provenance(studio, ann, app_server):
-    app_server.script(Reply("Paris is the capital of France, on the Seine."))
+    # pieces further apart than the page's updates (SHOW_EVERY_SECONDS): each reaches the page
+    app_server.script(Reply("Paris is the capital of France, on the Seine.", chunk_delay=0.3))
     steps, (text, held, mark, status, usage) = draft_output(ann)
     assert text == "Paris is the capital of France, on the Seine."
     growing = [step[0] for step in steps]
@@ -355,3 +356,16 @@ def test_a_curator_reviewing_sees_which_outputs_no_person_has_read(demo, server)
     page = item_html("record", annotation.open_record(session, CURA, view.id))
     assert "Output · 🤖 machine-drafted by loopback-model, unreviewed" in page
     assert '<div class="review-label">Other output 1</div>' in page  # the person's alternative, unmarked
+
+
+def test_a_fast_stream_reaches_the_page_a_few_times_a_second_and_whole_at_the_end(ann, app_server):
+    """Last in the module: it adds a draft to ann's session, which the tests above count."""
+    from curation.ui.record_drafts import SHOW_EVERY_SECONDS
+
+    words = " ".join(f"w{i}" for i in range(300))
+    app_server.script(Reply(words, chunk_delay=0.005))  # 300 pieces in about 1.5 s
+    steps, (text, *_) = draft_output(ann, instruction="Count from zero, one word a number.")
+    assert text == words
+    shown = [step[0] for step in steps[:-1]]
+    assert 1 <= len(shown) <= 300 * 0.005 / SHOW_EVERY_SECONDS + 3  # not once per piece
+    assert all(words.startswith(part) for part in shown)

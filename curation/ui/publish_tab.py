@@ -26,6 +26,7 @@ JOBS_ROOT = os.environ.get("JOBS_DIR", "data/jobs")
 NO_DATASET = "Choose a dataset to see how many of its records would go out."
 EVERYTHING = "Everything published"  # never a selection's name: those have no spaces
 FLAVORS = ["a10g-small", "a10g-large", "l4x1", "a100-large", "t4-small", "cpu-basic"]
+FOLLOWING = ("queued", "running")  # a job's states the timer keeps following
 
 
 
@@ -114,7 +115,7 @@ def build(ctx: AppContext) -> None:
         log_tail = gr.Textbox(label="Log tail", lines=12, max_lines=12, interactive=False, elem_id="publish-log")
         loss = gr.LinePlot(loss_frame([]), x="step", y="loss", title="Training loss", elem_id="publish-loss")
     history = gr.Dataframe(history_frame([], []), label="History", interactive=False, elem_id="publish-history")
-    timer = gr.Timer(2.0, active=False)  # started by the page load, for curators and admins only
+    timer = gr.Timer(2.0, active=False)  # started when the tab opens (for curators and admins) and by a launch
 
     def _publish(session, actor, name, chosen, formats, repo, is_private, typed, say):
         return publishing.publish_dataset(session, dataset=name, repo_id=(repo or "").strip(), token=hub_token(typed),
@@ -186,8 +187,8 @@ def build(ctx: AppContext) -> None:
             return (f"Published `{publication.repo_id}` at revision `{publication.commit_id}`; job {job.id} "
                     f"started{on}.", job.id, job_summary(job))
 
-    @ctx.friendly
-    def refresh(current, typed, request: gr.Request):
+    def shown_job(current, typed, request: gr.Request) -> tuple[str | None, tuple]:
+        """The followed job's status (None without one) and what the tab shows of it and of the history."""
         actor = ctx.actor(request)
         ctx.require(actor, Role.curator)
         with ctx.session() as session:
@@ -196,8 +197,12 @@ def build(ctx: AppContext) -> None:
                 job = publishing.refresh_job(session, int(current), token=hub_token(typed), jobs_root=JOBS_ROOT)
             table = history_frame(publishing.training_jobs(session), publishing.publications(session))
             if job is None:
-                return "No training job yet.", "", loss_frame([]), table
-            return job_summary(job), job.log_tail, loss_frame(job.metrics), table
+                return None, ("No training job yet.", "", loss_frame([]), table)
+            return job.status.value, (job_summary(job), job.log_tail, loss_frame(job.metrics), table)
+
+    @ctx.friendly
+    def refresh(current, typed, request: gr.Request):
+        return shown_job(current, typed, request)[1]
 
     @ctx.friendly
     def cancel_job(current, typed, request: gr.Request):
@@ -214,17 +219,20 @@ def build(ctx: AppContext) -> None:
                        api_name="publish_dataset")
     go.click(publish_and_train, [dataset, statuses, configs, repo_id, private, token, base_model, method, launcher,
                                  flavor, max_steps, output_repo, train_on], [progress, job_id, status],
-             api_name="publish_and_train")
+             api_name="publish_and_train").success(
+        lambda: gr.Timer(active=True), None, [timer], api_visibility="private", show_progress="hidden")
     cancel.click(cancel_job, [job_id, token], [status], api_name="publish_cancel")
     refresh_button = gr.Button("Refresh", size="sm", elem_id="publish-refresh")
     refresh_button.click(refresh, [job_id, token], [status, log_tail, loss, history], api_name="publish_refresh")
     @ctx.friendly
     def follow(current, typed, request: gr.Request):
-        """The timer's refresh: a job that is gone is said once, and the timer stops (no toast every 2 s)."""
+        """The timer's refresh while a job is queued or running; it stops once the job has ended or when there is
+        none (a page left open must not redraw the tab every 2 s), and a job that is gone is said once."""
         try:
-            return (*refresh.__wrapped__(current, typed, request), gr.skip())
+            status, shown = shown_job(current, typed, request)
         except NotFoundError as gone:
             return f"Not found: {gone}.", "", loss_frame([]), gr.skip(), gr.Timer(active=False)
+        return (*shown, gr.Timer(active=status in FOLLOWING))
 
     timer.tick(follow, [job_id, token], [status, log_tail, loss, history, timer], api_visibility="private",
                show_progress="hidden")

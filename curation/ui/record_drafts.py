@@ -10,6 +10,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 
 import gradio as gr
@@ -24,6 +25,7 @@ from curation.ui.panels import _runs_html
 from curation.ui.safe import esc
 
 MARK_ID = "record-output-mark"
+SHOW_EVERY_SECONDS = 0.25  # a streamed draft reaches the page at most this often
 _SEPARATOR = re.compile(r"^\s*---\s*$", re.MULTILINE)
 
 
@@ -138,10 +140,16 @@ def build_model_panel(ctx: AppContext, *, dataset, instruction, input_, output, 
                 language = drafting.dataset_language(session, dataset_v)
                 stream = drafting.stream_draft(session, actor, backend, chat, DRAFT_OUTPUT, language=language)
                 try:
+                    shown_at = 0.0
                     for text in stream:
                         if stop.is_set():
                             break
-                        yield prefix + text, skip, skip, "Drafting…", skip, skip
+                        # Each update costs the page a pass over its components (Gradio 6.31): a fast model's
+                        # dozens of pieces a second would leave the page seconds behind, Stop included. Every
+                        # update holds the whole text so far, so skipping some loses nothing; the last is below.
+                        if time.monotonic() - shown_at >= SHOW_EVERY_SECONDS:
+                            shown_at = time.monotonic()
+                            yield prefix + text, skip, skip, "Drafting…", skip, skip
                 finally:
                     stream.close()  # on Stop, this drops the connection: the model stops writing
         finally:

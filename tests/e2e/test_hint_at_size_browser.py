@@ -83,14 +83,15 @@ def test_the_hint_on_a_52k_dataset_answers_from_its_index(studio):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page, dialogs = sign_in(browser, studio, "ann")
         page.get_by_role("tab", name="Record").click()
-        page.locator("#record-dataset input").click()
-        page.get_by_role("option", name="alpaca").click()
         building = page.locator("div[id^='near-duplicate-building-'] .nd-building")
         hint = page.locator("div[id^='near-duplicate-hint-']")
 
-        # The build (from the cache) can end before a loaded machine's page shows its first poll. While the
-        # embedding model is held, as it is while a cold server still loads it, the build cannot end.
+        # The build (from the cache, started when the dataset is chosen) can end before a loaded machine's page
+        # shows its first poll. While the embedding model is held, as while a cold server still loads it, the
+        # build cannot end.
         with near_duplicate_hint._model_lock:
+            page.locator("#record-dataset input").click()
+            page.get_by_role("option", name="alpaca").click()
             box(page, "record-instruction").fill(TYPED)
             expect(building).to_contain_text("Checking for near-duplicates: the index of alpaca is still being built",
                                              timeout=30_000)
