@@ -95,21 +95,22 @@ def session(engine):
 
 
 # Seconds each of the longest modules took in a whole run (scripts/test.sh, 3 processes, this 2-core machine,
-# 2026-12-03): they start first, longest first, so that none starts near the end and keeps one process working
+# 2026-12-04): they start first, longest first, so that none starts near the end and keeps one process working
 # alone while the others wait (CI's wall time is the last process's).
 MODULE_SECONDS = {
-    "tests/test_evaluation_jobs.py": 230, "tests/test_distributed_search.py": 180, "tests/e2e/test_browser.py": 155,
-    "tests/test_training.py": 150, "tests/e2e/test_import_templates_browser.py": 140,
-    "tests/e2e/test_bulk_review_browser.py": 90, "tests/test_dedup_rerun.py": 80,
-    "tests/e2e/test_distributed_browser.py": 78, "tests/e2e/test_record_drafts_browser.py": 75,
-    "tests/test_hub_import.py": 75, "tests/test_map.py": 70, "tests/e2e/test_map_browser.py": 65,
-    "tests/e2e/test_publish_browser.py": 63, "tests/test_selection_real_vectors.py": 62,
-    "tests/test_shared_data.py": 61, "tests/e2e/test_find_similar_browser.py": 56,
-    "tests/e2e/test_assignments_browser.py": 52, "tests/test_generation_jobs.py": 50,
-    "tests/test_evaluation_hf_jobs.py": 49, "tests/e2e/test_quality_browser.py": 49,
-    "tests/e2e/test_hint_at_size_browser.py": 49, "tests/e2e/test_task_drafts_browser.py": 47,
-    "tests/e2e/test_guidelines_browser.py": 46, "tests/test_train_on_selection.py": 45,
-    "tests/e2e/test_hint_browser.py": 40,
+    "tests/test_evaluation_jobs.py": 377, "tests/e2e/test_browser.py": 296, "tests/test_training.py": 295,
+    "tests/e2e/test_bulk_review_browser.py": 234, "tests/e2e/test_import_templates_browser.py": 222,
+    "tests/e2e/test_distributed_browser.py": 195, "tests/test_distributed_search.py": 164,
+    "tests/e2e/test_record_drafts_browser.py": 162, "tests/e2e/test_publish_browser.py": 158,
+    "tests/test_hub_import.py": 145, "tests/test_map.py": 142, "tests/test_dedup_rerun.py": 136,
+    "tests/e2e/test_task_drafts_browser.py": 127, "tests/test_shared_data.py": 126,
+    "tests/e2e/test_hint_at_size_browser.py": 120, "tests/e2e/test_quality_browser.py": 115,
+    "tests/e2e/test_find_similar_browser.py": 110, "tests/e2e/test_guidelines_browser.py": 108,
+    "tests/e2e/test_assignments_browser.py": 101, "tests/test_evaluation_harness.py": 87,
+    "tests/e2e/test_map_browser.py": 87, "tests/test_generation_jobs.py": 77, "tests/test_evaluation_hf_jobs.py": 76,
+    "tests/test_templates.py": 71, "tests/test_selection_real_vectors.py": 69, "tests/test_dedup.py": 67,
+    "tests/e2e/test_hint_browser.py": 64, "tests/test_assignments.py": 60, "tests/test_train_on_selection.py": 59,
+    "tests/test_publish.py": 57, "tests/test_llm_backends.py": 56, "tests/test_draft_cli.py": 54,
 }
 
 

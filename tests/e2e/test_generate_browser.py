@@ -21,8 +21,9 @@ from tests.ui_server import running_studio, seed  # noqa: E402
 SEED_FILE = SHARED_DATA / "seeds" / "self_instruct_seed_tasks.jsonl"
 TARGET = 30
 # Each request waits this long: a round (instructions, then classification, then instances) takes about three
-# times as much, so a 30-record run takes four rounds: time to see the bar move and to cancel half-way.
-LATENCY = 1.0
+# times as much, so a 30-record run takes four rounds (about 36 s): time for a loaded machine's page to see the bar
+# move and to cancel half-way.
+LATENCY = 3.0
 
 
 @pytest.fixture(scope="module")
